@@ -1,0 +1,79 @@
+"""What the sandbox needs to know about one language. Adding a language = adding one module
+with a ``Language`` subclass and a harness (warm worker script) under ``harness/``."""
+
+from __future__ import annotations
+
+import shutil
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from ..sandbox.backends import Backend, Mount
+from ..sandbox.config import SandboxConfig
+
+HARNESS_DIR = Path(__file__).resolve().parent / "harness"
+
+
+class InterpreterNotFound(RuntimeError):
+    pass
+
+
+class Language(ABC):
+    name: str = ""
+    aliases: tuple[str, ...] = ()
+    suffix: str = ""
+    harness_file: str = ""
+    #: True when the worker enforces the per-job timeout itself and survives it (fork-based);
+    #: False when the Python side must kill the worker to stop a job.
+    worker_enforces_timeout: bool = False
+
+    # --- interpreter ---------------------------------------------------------------------
+    @abstractmethod
+    def find_interpreter(self, cfg: SandboxConfig) -> str:
+        """Absolute path of the interpreter on this machine (raise InterpreterNotFound)."""
+
+    def interpreter(self, cfg: SandboxConfig, backend: Backend) -> str:
+        if backend.name == "apptainer":
+            # the image's own interpreter, found on the image's PATH
+            return str(cfg.apptainer.get(f"{self.name}_bin", self.default_binary))
+        return self.find_interpreter(cfg)
+
+    default_binary: str = ""
+
+    def mounts(self, cfg: SandboxConfig, backend: Backend) -> list[Mount]:
+        """Host paths outside /usr the interpreter needs inside the sandbox."""
+        return []
+
+    @abstractmethod
+    def interpreter_args(self, cfg: SandboxConfig) -> list[str]:
+        """Flags between the interpreter and the harness script."""
+
+    def env(self, cfg: SandboxConfig, home: str) -> dict[str, str]:
+        return {"HOME": home, "TMPDIR": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+
+    def worker_argv(self, cfg: SandboxConfig, backend: Backend, resp_fd: int, once: bool) -> list[str]:
+        harness = f"{backend.harness_inside(HARNESS_DIR)}/{self.harness_file}"
+        argv = [self.interpreter(cfg, backend), *self.interpreter_args(cfg), harness,
+                "--resp-fd", str(resp_fd), "--memory-mb", str(int(cfg.memory_mb))]
+        return argv + (["--once"] if once else [])
+
+    # --- tests -----------------------------------------------------------------------------
+    @abstractmethod
+    def test_style(self, tests: str) -> str:
+        """Which way the harness counts tests: a framework style or ``script`` (counts 1)."""
+
+    @abstractmethod
+    def assemble(self, code: str, tests: str) -> str:
+        """One standalone program file: the program followed by its tests."""
+
+
+def which_or_none(*candidates: str) -> str | None:
+    for c in candidates:
+        if not c:
+            continue
+        p = Path(c)
+        if p.is_absolute() and p.exists():
+            return str(p)
+        found = shutil.which(c)
+        if found:
+            return found
+    return None

@@ -1,0 +1,71 @@
+"""Julia: ``using Test`` with ``@test``/``@testset`` (each ``@test`` counts), or a plain script."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from ..sandbox.backends import Backend, Mount
+from ..sandbox.config import SandboxConfig
+from .base import InterpreterNotFound, Language, which_or_none
+
+DEFAULT_PREFIX = "/opt/julia-1.5.3"
+_TEST_MACRO = re.compile(r"@test(set|_throws|_broken|_skip)?\b")
+
+
+class Julia(Language):
+    name = "julia"
+    aliases = ("jl",)
+    suffix = ".jl"
+    harness_file = "julia_worker.jl"
+    default_binary = "julia"
+    worker_enforces_timeout = False   # a busy Julia task cannot be interrupted: the worker is killed
+
+    def find_interpreter(self, cfg: SandboxConfig) -> str:
+        configured = str(cfg.julia.get("bin", "auto"))
+        if configured != "auto":
+            found = which_or_none(configured)
+        else:
+            found = which_or_none(os.environ.get("RARELANG_JULIA", ""),
+                                  f"{DEFAULT_PREFIX}/usr/bin/julia", "julia")
+        if not found:
+            raise InterpreterNotFound(
+                f"julia not found (sandbox.julia.bin={configured!r}); run `make setup`, which installs "
+                f"Julia 1.5.3 into {DEFAULT_PREFIX}, or point sandbox.julia.bin / $RARELANG_JULIA at one")
+        return found
+
+    def mounts(self, cfg: SandboxConfig, backend: Backend) -> list[Mount]:
+        if backend.name == "apptainer":
+            return []
+        binary = Path(self.find_interpreter(cfg)).resolve()
+        prefix = binary.parent.parent          # <prefix>/usr/bin/julia or <prefix>/bin/julia
+        if prefix.name == "usr":
+            prefix = prefix.parent
+        if str(prefix) in ("/", "/usr"):
+            return []
+        return [Mount(prefix, str(prefix))]
+
+    def interpreter_args(self, cfg: SandboxConfig) -> list[str]:
+        args = ["--startup-file=no", "--history-file=no", "--color=no", "--banner=no"]
+        compile_mode = str(cfg.julia.get("compile", "min"))
+        if compile_mode not in ("yes", "no", "all", "min"):
+            raise ValueError(f"sandbox.julia.compile must be yes|no|all|min, not {compile_mode!r}")
+        if compile_mode != "yes":
+            args.append(f"--compile={compile_mode}")
+        opt = cfg.julia.get("optimize")
+        if opt is not None:
+            args.append(f"--optimize={int(opt)}")
+        return args
+
+    def env(self, cfg: SandboxConfig, home: str) -> dict[str, str]:
+        env = super().env(cfg, home)
+        env.update({"JULIA_DEPOT_PATH": "/tmp/julia-depot", "JULIA_NUM_THREADS": "1",
+                    "OPENBLAS_NUM_THREADS": "1", "JULIA_PKG_OFFLINE": "true"})
+        return env
+
+    def test_style(self, tests: str) -> str:
+        return "test" if _TEST_MACRO.search(tests) else "script"
+
+    def assemble(self, code: str, tests: str) -> str:
+        return code.rstrip("\n") + "\n\n" + tests.lstrip("\n")

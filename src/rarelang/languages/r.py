@@ -1,0 +1,46 @@
+"""R: ``testthat`` (each expectation counts) or a plain ``stopifnot`` script (counts 1), as used
+by MultiPL-E."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from ..sandbox.config import SandboxConfig
+from .base import InterpreterNotFound, Language, which_or_none
+
+_TESTTHAT = re.compile(r"\b(test_that|expect_[a-z_]+|describe)\s*\(")
+
+
+class R(Language):
+    name = "r"
+    aliases = ("R",)
+    suffix = ".R"
+    harness_file = "r_worker.R"
+    default_binary = "Rscript"
+    worker_enforces_timeout = True   # each job is a forked child; the worker kills it and lives on
+
+    def find_interpreter(self, cfg: SandboxConfig) -> str:
+        configured = str(cfg.r.get("bin", "auto"))
+        found = which_or_none(configured if configured != "auto" else "",
+                              os.environ.get("RARELANG_RSCRIPT", ""), "Rscript")
+        if not found:
+            raise InterpreterNotFound(
+                f"Rscript not found (sandbox.r.bin={configured!r}); run `make setup` (Debian "
+                "packages r-base-core r-cran-testthat r-cran-jsonlite)")
+        return found
+
+    def interpreter_args(self, cfg: SandboxConfig) -> list[str]:
+        return ["--vanilla"]
+
+    def env(self, cfg: SandboxConfig, home: str) -> dict[str, str]:
+        env = super().env(cfg, home)
+        env.update({"R_LIBS_USER": "/nonexistent", "OMP_NUM_THREADS": "1",
+                    "RARELANG_TESTTHAT_EDITION": str(cfg.r.get("testthat_edition", 2))})
+        return env
+
+    def test_style(self, tests: str) -> str:
+        return "testthat" if _TESTTHAT.search(tests) else "script"
+
+    def assemble(self, code: str, tests: str) -> str:
+        return code.rstrip("\n") + "\n\n" + tests.lstrip("\n")

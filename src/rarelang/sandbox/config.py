@@ -1,0 +1,66 @@
+"""Sandbox settings (params.yaml ``sandbox`` section) as a typed record."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from ..params import load_params, section
+
+
+@dataclass
+class SandboxConfig:
+    backend: str = "bwrap"              # bwrap | apptainer | none (development only)
+    workers: int | None = None          # warm workers per language; None = CPU cores
+    timeout_s: float = 10.0             # default wall-clock limit per job
+    memory_mb: int = 1024               # address space a job may add on top of the warm worker
+    max_output_bytes: int = 1 << 20     # hard cap per output file (RLIMIT_FSIZE) → output_exceeded
+    capture_bytes: int = 4096           # stdout/stderr kept in each outcome
+    max_procs: int = 256                # RLIMIT_NPROC inside the sandbox
+    max_jobs_per_worker: int = 2000     # recycle a worker after this many jobs
+    worker_cpu_s: int = 7200            # RLIMIT_CPU of a worker process (a backstop)
+    startup_timeout_s: float = 120.0    # a worker must be ready within this
+    timeout_grace_s: float = 5.0        # extra wait when the worker enforces the timeout itself
+    sandbox_uid: int = 65534            # uid the sandbox runs as when we are root (nobody)
+    scratch_dir: str | None = None      # where worker dirs are made (default: system temp)
+    julia: dict[str, Any] = field(default_factory=lambda: {"bin": "auto", "compile": "min"})
+    r: dict[str, Any] = field(default_factory=lambda: {"bin": "auto", "testthat_edition": 2})
+    apptainer: dict[str, Any] = field(default_factory=lambda: {
+        "bin": "apptainer",
+        "images": {"julia": "containers/julia.sif", "r": "containers/r.sif"},
+    })
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("bwrap", "apptainer", "none"):
+            raise ValueError(f"sandbox.backend must be bwrap, apptainer or none, not {self.backend!r}")
+        if self.workers in ("auto", 0):
+            self.workers = None
+        if self.workers is not None and int(self.workers) < 1:
+            raise ValueError("sandbox.workers must be >= 1 (or auto)")
+        if self.timeout_s <= 0:
+            raise ValueError("sandbox.timeout_s must be > 0")
+        if self.capture_bytes < 0 or self.max_output_bytes < 1024:
+            raise ValueError("sandbox.capture_bytes must be >= 0 and max_output_bytes >= 1024")
+
+    @property
+    def n_workers(self) -> int:
+        return int(self.workers) if self.workers else max(1, os.cpu_count() or 1)
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any] | None = None, **overrides: Any) -> "SandboxConfig":
+        if params is None:
+            params = load_params()
+        sec = dict(section(params, "sandbox"))
+        sec.update({k: v for k, v in overrides.items() if v is not None})
+        known = {f.name for f in fields(cls)}
+        unknown = set(sec) - known
+        if unknown:
+            raise ValueError(f"params.yaml sandbox: unknown key(s) {sorted(unknown)}")
+        base = cls()
+        for nested in ("julia", "r", "apptainer"):
+            if nested in sec:
+                merged = dict(getattr(base, nested))
+                merged.update(sec[nested] or {})
+                sec[nested] = merged
+        return cls(**sec)

@@ -1,0 +1,255 @@
+"""A pool of warm workers per language, with parallel dispatch.
+
+    with SandboxPool.from_params() as pool:
+        outcome = pool.run(Job("r", code, tests))
+        for outcome in pool.run_many(jobs, progress=True):   # completion order
+            ...
+
+Workers start lazily (only languages that get jobs), up to ``workers`` per language. A worker
+that timed out, died, was tainted by a job or reached its job quota is replaced before it runs
+another job. ``fresh=True`` starts a new process for every job (the baseline of ``make bench``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Iterable, Iterator
+
+from ..languages import InterpreterNotFound, UnknownLanguage, canonical_language, get_language
+from ..params import load_params, section
+from .backends import SandboxUnavailable, make_backend
+from .classify import RawResult, classify
+from .config import SandboxConfig
+from .outcome import Job, Outcome, Status
+from .rewards import RewardTable
+from .worker import Worker, WorkerStartError
+
+log = logging.getLogger(__name__)
+
+
+class _LanguageSlots:
+    """Idle warm workers of one language, at most ``limit`` alive."""
+
+    def __init__(self, lang_name: str, pool: "SandboxPool"):
+        self.lang = get_language(lang_name)
+        self.pool = pool
+        self.limit = pool.cfg.n_workers
+        self.idle: "queue.LifoQueue[Worker]" = queue.LifoQueue()
+        self.count = 0
+        self.lock = threading.Lock()
+        self.all: set[Worker] = set()
+
+    def _new_worker(self) -> Worker:
+        w = Worker(self.lang, self.pool.cfg, self.pool.backend, once=self.pool.fresh)
+        with self.lock:
+            self.all.add(w)
+        try:
+            return w.start()
+        except BaseException:
+            w.close()
+            with self.lock:
+                self.all.discard(w)
+            raise
+
+    def acquire(self) -> Worker:
+        try:
+            return self.idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self.lock:
+            may_start = self.count < self.limit
+            if may_start:
+                self.count += 1
+        if may_start:
+            try:
+                return self._new_worker()
+            except BaseException:
+                with self.lock:
+                    self.count -= 1
+                raise
+        return self.idle.get()
+
+    def release(self, w: Worker) -> None:
+        if w.needs_restart or not w.alive():
+            w.close()
+            with self.lock:
+                self.all.discard(w)
+            if self.pool.closed:
+                with self.lock:
+                    self.count -= 1
+                return
+            if self.pool.fresh:
+                # fresh mode: the next job starts its own process
+                with self.lock:
+                    self.count -= 1
+                return
+            try:
+                w = self._new_worker()
+            except Exception as e:  # the slot is lost; the next acquire may start one again
+                log.error("could not replace %s worker: %s", self.lang.name, e)
+                with self.lock:
+                    self.count -= 1
+                return
+        self.idle.put(w)
+
+    def close(self) -> None:
+        with self.lock:
+            workers = list(self.all)
+            self.all.clear()
+        for w in workers:
+            w.close()
+
+
+class SandboxPool:
+    def __init__(self, cfg: SandboxConfig | None = None, rewards: RewardTable | None = None,
+                 *, fresh: bool = False):
+        self.cfg = cfg or SandboxConfig.from_params()
+        self.rewards = rewards or RewardTable()
+        self.fresh = fresh
+        self.backend = make_backend(self.cfg)
+        self.backend.check()
+        self.closed = False
+        self._slots: dict[str, _LanguageSlots] = {}
+        self._slots_lock = threading.Lock()
+
+    @classmethod
+    def from_params(cls, params: dict | None = None, *, fresh: bool = False, **overrides) -> "SandboxPool":
+        params = load_params() if params is None else params
+        cfg = SandboxConfig.from_params(params, **overrides)
+        return cls(cfg, RewardTable.from_params(section(params, "reward")), fresh=fresh)
+
+    # ------------------------------------------------------------------ context
+    def __enter__(self) -> "SandboxPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.closed = True
+        for slots in list(self._slots.values()):
+            slots.close()
+
+    def __del__(self) -> None:  # best effort: never leave workers behind
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def _slots_for(self, lang: str) -> _LanguageSlots:
+        with self._slots_lock:
+            if lang not in self._slots:
+                self._slots[lang] = _LanguageSlots(lang, self)
+            return self._slots[lang]
+
+    def warm_up(self, langs: Iterable[str]) -> None:
+        """Start every worker of these languages now (in parallel), instead of on first use."""
+        todo = []
+        for name in langs:
+            slots = self._slots_for(canonical_language(name))
+            todo += [slots] * (slots.limit - slots.count)
+        with ThreadPoolExecutor(max_workers=max(1, len(todo))) as ex:
+            workers = list(ex.map(lambda s: (s, s.acquire()), todo))
+        for s, w in workers:
+            s.release(w)
+
+    # ------------------------------------------------------------------ running jobs
+    def _error(self, job: Job, message: str, t0: float) -> Outcome:
+        return Outcome(Status.SANDBOX_ERROR, reward=self.rewards(Status.SANDBOX_ERROR),
+                       duration_s=time.monotonic() - t0, message=message, id=job.id, lang=job.lang)
+
+    def run(self, job: Job) -> Outcome:
+        """Run one job; never raises for a bad job (it becomes a sandbox_error outcome)."""
+        t0 = time.monotonic()
+        try:
+            lang_name = canonical_language(job.lang)
+        except UnknownLanguage as e:
+            return self._error(job, str(e), t0)
+        if not isinstance(job.code, str) or not isinstance(job.tests, str):
+            return self._error(job, "code and tests must be strings", t0)
+        timeout = float(job.timeout_s) if job.timeout_s else self.cfg.timeout_s
+        if not (0 < timeout <= 3600):
+            return self._error(job, f"timeout_s must be in (0, 3600], got {job.timeout_s!r}", t0)
+        if self.closed:
+            return self._error(job, "the sandbox pool is closed", t0)
+        slots = self._slots_for(lang_name)
+        lang = slots.lang
+        style = lang.test_style(job.tests)
+        try:
+            worker = slots.acquire()
+        except (WorkerStartError, InterpreterNotFound, SandboxUnavailable, OSError) as e:
+            return self._error(job, f"could not start a {lang_name} worker: {e}", t0)
+        t_run = time.monotonic()
+        try:
+            raw, stdout, stderr = worker.run(style, job.code, job.tests, timeout)
+        except Exception as e:  # harness/protocol failure: never crash the caller
+            worker.needs_restart = True
+            raw, stdout, stderr = RawResult("sandbox_error", message=f"{type(e).__name__}: {e}"), "", ""
+        finally:
+            duration = time.monotonic() - t_run
+            slots.release(worker)
+        verdict = classify(raw, self.cfg.max_output_bytes, timeout)
+        seconds = raw.response.get("seconds") if raw.kind == "response" else None
+        return Outcome(
+            status=verdict.status,
+            tests_passed=verdict.passed,
+            tests_total=verdict.total,
+            reward=self.rewards(verdict.status, verdict.passed, verdict.total),
+            duration_s=float(seconds) if isinstance(seconds, (int, float)) else duration,
+            stdout=stdout,
+            stderr=stderr,
+            message=verdict.message[:2000],
+            id=job.id,
+            lang=lang_name,
+        )
+
+    def run_many(self, jobs: Iterable[Job], *, progress: bool = False, desc: str = "sandbox") -> Iterator[Outcome]:
+        """Run jobs in parallel; yields outcomes in completion order."""
+        jobs = list(jobs)
+        if not jobs:
+            return
+        langs = set()
+        for j in jobs:
+            try:
+                langs.add(canonical_language(j.lang))
+            except UnknownLanguage:
+                pass
+        threads = max(1, self.cfg.n_workers * max(1, len(langs)))
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(total=len(jobs), desc=desc, unit="job", dynamic_ncols=True, file=None)
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sandbox") as ex:
+            futures = [ex.submit(self.run, j) for j in jobs]
+            try:
+                for fut in as_completed(futures):
+                    out = fut.result()
+                    if bar is not None:
+                        bar.update(1)
+                    yield out
+            finally:
+                for f in futures:
+                    f.cancel()
+                if bar is not None:
+                    bar.close()
+
+    def run_all(self, jobs: Iterable[Job], **kw) -> list[Outcome]:
+        """Run jobs in parallel; outcomes in input order."""
+        jobs = list(jobs)
+        keyed = [Job(j.lang, j.code, j.tests, id=str(i), timeout_s=j.timeout_s) for i, j in enumerate(jobs)]
+        by_key = {o.id: o for o in self.run_many(keyed, **kw)}
+        result = []
+        for i, j in enumerate(jobs):
+            o = by_key[str(i)]
+            o.id = j.id
+            result.append(o)
+        return result
+
+    async def arun_all(self, jobs: Iterable[Job], **kw) -> list[Outcome]:
+        """Async wrapper (for reward functions): the work runs in threads."""
+        return await asyncio.to_thread(self.run_all, list(jobs), **kw)

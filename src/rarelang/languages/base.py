@@ -5,16 +5,27 @@ from __future__ import annotations
 
 import shutil
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..sandbox.backends import Backend, Mount
-from ..sandbox.config import SandboxConfig
+if TYPE_CHECKING:  # the sandbox package imports this one: no runtime import back
+    from ..sandbox.backends import Backend
+    from ..sandbox.config import SandboxConfig
 
 HARNESS_DIR = Path(__file__).resolve().parent / "harness"
 
 
 class InterpreterNotFound(RuntimeError):
     pass
+
+
+@dataclass
+class Mount:
+    """A host path the sandbox needs read-only (e.g. an interpreter prefix outside /usr)."""
+
+    host: Path
+    inside: str
 
 
 class Language(ABC):

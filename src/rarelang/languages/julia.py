@@ -6,9 +6,13 @@ import os
 import re
 from pathlib import Path
 
-from ..sandbox.backends import Backend, Mount
-from ..sandbox.config import SandboxConfig
-from .base import InterpreterNotFound, Language, which_or_none
+from typing import TYPE_CHECKING
+
+from .base import InterpreterNotFound, Language, Mount, which_or_none
+
+if TYPE_CHECKING:
+    from ..sandbox.backends import Backend
+    from ..sandbox.config import SandboxConfig
 
 DEFAULT_PREFIX = "/opt/julia-1.5.3"
 _TEST_MACRO = re.compile(r"@test(set|_throws|_broken|_skip)?\b")

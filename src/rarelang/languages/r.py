@@ -6,8 +6,12 @@ from __future__ import annotations
 import os
 import re
 
-from ..sandbox.config import SandboxConfig
+from typing import TYPE_CHECKING
+
 from .base import InterpreterNotFound, Language, which_or_none
+
+if TYPE_CHECKING:
+    from ..sandbox.config import SandboxConfig
 
 _TESTTHAT = re.compile(r"\b(test_that|expect_[a-z_]+|describe)\s*\(")
 

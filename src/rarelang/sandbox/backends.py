@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import shutil
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import SandboxConfig
+
+if TYPE_CHECKING:
+    from ..languages.base import Mount
 
 INSIDE_WORKDIR = "/sandbox"
 INSIDE_HARNESS = "/opt/rarelang/harness"
@@ -27,14 +30,6 @@ SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 class SandboxUnavailable(RuntimeError):
     """The chosen backend cannot run on this machine."""
-
-
-@dataclass
-class Mount:
-    """A host path the sandbox needs read-only (interpreter prefix, harness dir)."""
-
-    host: Path
-    inside: str
 
 
 class Backend:
@@ -54,7 +49,7 @@ class Backend:
     def harness_inside(self, harness_dir: Path) -> str:
         return INSIDE_HARNESS
 
-    def command(self, argv: list[str], *, workdir: Path, harness_dir: Path, mounts: list[Mount],
+    def command(self, argv: list[str], *, workdir: Path, harness_dir: Path, mounts: list["Mount"],
                 env: dict[str, str], lang: str) -> list[str]:
         raise NotImplementedError
 

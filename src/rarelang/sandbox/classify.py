@@ -5,14 +5,16 @@ Rules, in order:
 2. wall-clock limit hit                                          → timeout
 3. worker process died mid-job: SIGXFSZ → output_exceeded; an out-of-memory trace →
    memory_exceeded; otherwise the program took the process down → runtime_error
-4. the program ended the process itself (quit()/exit()) before its tests finished → runtime_error
+4. the program tampered with what judges it (shadowed or redefined ==, all.equal, the test
+   framework …)                                                  → runtime_error
+5. the program ended the process itself (quit()/exit()) before its tests finished → runtime_error
    (an early exit is never ``passed``)
-5. program or tests do not parse (or Julia lowering fails)       → syntax_error
-6. program fails while loading: out of memory → memory_exceeded, else runtime_error
-7. tests ran: an out-of-memory error → memory_exceeded; all passed (and at least one) → passed;
+6. program or tests do not parse (or Julia lowering fails)       → syntax_error
+7. program fails while loading: out of memory → memory_exceeded, else runtime_error
+8. tests ran: an out-of-memory error → memory_exceeded; all passed (and at least one) → passed;
    none passed and at least one errored → runtime_error (the program crashes on its tests);
    otherwise tests_failed with passed/total
-8. anything the harness itself could not handle                  → sandbox_error
+9. anything the harness itself could not handle                  → sandbox_error
 """
 
 from __future__ import annotations
@@ -77,6 +79,8 @@ def classify(raw: RawResult, max_output_bytes: int, timeout_s: float) -> Verdict
     errored = int(resp.get("errored") or 0)
     total = passed + failed + errored
 
+    if kind == "tamper":
+        return Verdict(Status.RUNTIME_ERROR, passed, total, msg or "the program tampered with the tests")
     if kind == "exited" or phase == "exited":
         return Verdict(Status.RUNTIME_ERROR, message=msg or "the program exited before its tests finished")
     if phase in ("parse_code", "parse_tests"):

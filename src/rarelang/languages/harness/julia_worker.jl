@@ -44,6 +44,17 @@ const RISKY_NAMES = Set([:Main, :eval, :ccall, :cglobal, :unsafe_store!, :unsafe
 # after every job, so using them does not taint; a method added to a Base function is caught by
 # the world-counter check below.)
 
+# Tests decide pass/fail with these: a program that shadows them in its module, or adds methods
+# to them (or to Test's functions) for types it does not own, is tampering with the verdict.
+const VERDICT_NAMES = [:(==), :(!=), :≈, :isapprox, :isequal, :isless, :<, :>, :<=, :>=, :!,
+                       :all, :any, :isnothing, :ismissing, :identity, :Test]
+const VERDICT_FUNCS = Any[==, !=, isapprox, isequal, isless, <, >, <=, >=, !, all, any,
+                          isnothing, ismissing, identity, Base.show, Base.print, Base.string,
+                          Base.convert, Base.hash]
+append!(VERDICT_FUNCS, [getfield(Test, n) for n in names(Test, all=true)
+                        if isdefined(Test, n) && getfield(Test, n) isa Function &&
+                           parentmodule(getfield(Test, n)) === Test])
+
 # ---------------------------------------------------------------- tiny JSON writer (no stdlib JSON)
 function json_escape(io::IO, s::AbstractString)
     print(io, '"')
@@ -228,6 +239,34 @@ function own_new_methods(M::Module, w0::UInt)
     return n
 end
 
+"A verdict name the job's module binds to something of its own (e.g. its own `==`)."
+function shadowed_verdict_name(M::Module)
+    for n in VERDICT_NAMES
+        isdefined(M, n) || continue
+        Base.binding_module(M, n) === M && return n
+    end
+    return nothing
+end
+
+mentions_module(x, M) = false
+mentions_module(T::DataType, M) = T.name.module === M || any(p -> mentions_module(p, M), T.parameters)
+mentions_module(T::UnionAll, M) = mentions_module(Base.unwrap_unionall(T), M)
+mentions_module(T::Union, M) = mentions_module(T.a, M) || mentions_module(T.b, M)
+
+"A method added after `w0` to a verdict function, for argument types the job does not own."
+function pirated_verdict_method(M::Module, w0::UInt)
+    for f in VERDICT_FUNCS
+        found = nothing
+        Base.visit(typeof(f).name.mt) do m
+            if found === nothing && m.primary_world > w0 && !mentions_module(m.sig, M)
+                found = m
+            end
+        end
+        found === nothing || return string(found)
+    end
+    return nothing
+end
+
 function run_job(code::String, tests::String, style::String)
     res = Dict{String,Any}("phase" => "parse_code", "error_kind" => nothing, "message" => "",
                            "passed" => 0, "failed" => 0, "errored" => 0, "taint" => "")
@@ -258,22 +297,49 @@ function run_job(code::String, tests::String, style::String)
             return res
         end
     end
-    res["phase"] = "tests"
-    if style == "script"
-        # plain script (e.g. @assert lines): the whole file counts as one test
-        for ex in test_ex
-            try
-                Core.eval(M, ex)
-            catch err
-                kind = error_kind(err)
-                res["error_kind"] = kind; res["message"] = short_error(err)
-                kind == "assertion" ? (res["failed"] = 1) : (res["errored"] = 1)
-                return res
-            end
-        end
-        res["passed"] = 1
+    shadow = shadowed_verdict_name(M)
+    if shadow !== nothing
+        res["error_kind"] = "tamper"
+        res["message"] = "the program redefines `$shadow`, which the tests use to judge it"
         return res
     end
+    res["phase"] = "tests"
+    style == "script" ? run_script_tests!(res, M, test_ex) : run_testsets!(res, M, test_ex)
+    res["world_delta"] = Int(Base.get_world_counter() - w0)
+    res["own_methods"] = own_new_methods(M, w0)
+    if res["world_delta"] > res["own_methods"]
+        pirated = pirated_verdict_method(M, w0)
+        if pirated !== nothing
+            res["error_kind"] = "tamper"
+            res["message"] = "the program adds a method to a function the tests rely on: $pirated"
+        end
+    end
+    return res
+end
+
+"A plain script (e.g. @assert lines): the whole file counts as one test."
+function run_script_tests!(res, M::Module, test_ex)
+    for ex in test_ex
+        try
+            Core.eval(M, ex)
+        catch err
+            kind = error_kind(err)
+            res["message"] = short_error(err)
+            if kind == "assertion"
+                res["failed"] = 1
+            else
+                res["errored"] = 1
+                kind == "memory" && (res["error_kind"] = "memory")
+            end
+            return res
+        end
+    end
+    res["passed"] = 1
+    return res
+end
+
+"`using Test` files: every @test counts, read from Test's own result objects."
+function run_testsets!(res, M::Module, test_ex)
     ts = Test.DefaultTestSet("rarelang")
     Test.push_testset(ts)
     try
@@ -281,10 +347,10 @@ function run_job(code::String, tests::String, style::String)
             try
                 Core.eval(M, pin_test_macros(ex))
             catch err
-                # an error outside any @test (e.g. a failing nested testset throws at the top,
-                # or a top-level statement of the test file errors)
+                # an error outside any @test (a top-level statement of the test file)
                 if !(root_error(err) isa Test.TestSetException)
-                    push!(ts.results, Test.Error(:nontest_error, :(top_level), err, Base.catch_backtrace(), LineNumberNode(0)))
+                    push!(ts.results, Test.Error(:nontest_error, :(top_level), err,
+                                                 Base.catch_backtrace(), LineNumberNode(0)))
                 end
             end
         end
@@ -293,13 +359,9 @@ function run_job(code::String, tests::String, style::String)
     end
     p, f, e, b = count_results(ts)
     res["passed"] = p; res["failed"] = f; res["errored"] = e
-    if has_memory_error(ts)
-        res["error_kind"] = "memory"
-    end
+    has_memory_error(ts) && (res["error_kind"] = "memory")
     msg = first_failure(ts)
     msg === nothing || (res["message"] = first(msg, 2000))
-    res["world_delta"] = Int(Base.get_world_counter() - w0)
-    res["own_methods"] = own_new_methods(M, w0)
     return res
 end
 

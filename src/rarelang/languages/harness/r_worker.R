@@ -54,6 +54,37 @@ PINNED <- local({
   vals
 })
 
+# Tests decide pass/fail with these. A program that defines its own (e.g. `all.equal <- function(...)
+# TRUE`, which the tests' environment would otherwise find first) is tampering with the verdict.
+VERDICT_NAMES <- c("all.equal", "isTRUE", "isFALSE", "identical", "stopifnot", "==", "!=", "<",
+                   ">", "<=", ">=", "!", "&&", "||", "&", "|", "all", "any", "is.null", "is.na",
+                   "stop", "tryCatch", "inherits", "test_that", "library", "require",
+                   "signalCondition", "withCallingHandlers")
+# ... and modifying them (or testthat's internals) in place, e.g. with unlockBinding() or
+# assignInNamespace(), is caught by comparing with the objects this worker loaded.
+ORIGINALS <- local({
+  base_names <- intersect(VERDICT_NAMES, ls(baseenv(), all.names = TRUE))
+  list(base = mget(base_names, envir = baseenv()),
+       testthat = as.list(asNamespace("testthat"), all.names = TRUE))
+})
+tampered_with <- function(env) {
+  own <- intersect(VERDICT_NAMES, ls(env, all.names = TRUE))
+  if (length(own)) return(paste0("the program defines `", own[[1]], "`, which the tests use to judge it"))
+  for (n in names(ORIGINALS$base)) {
+    if (!identical(get(n, envir = baseenv()), ORIGINALS$base[[n]])) {
+      return(paste0("the program modified base `", n, "`"))
+    }
+  }
+  ns <- asNamespace("testthat")
+  for (n in names(ORIGINALS$testthat)) {
+    cur <- get0(n, envir = ns, inherits = FALSE)
+    if (is.function(cur) && !identical(cur, ORIGINALS$testthat[[n]])) {
+      return(paste0("the program modified testthat's `", n, "`"))
+    }
+  }
+  NULL
+}
+
 assertion_condition <- function(msg) {
   structure(class = c("rarelang_assertion", "error", "condition"),
             list(message = msg, call = NULL))
@@ -103,7 +134,7 @@ count_list_reporter <- function(reporter) {
   list(p = p, f = f, e = e, first = first, mem = mem)
 }
 
-run_job <- function(code, tests, style) {
+run_job <- function(code, tests, style, env_box = new.env()) {
   res <- list(phase = "parse_code", error_kind = NULL, message = "",
               passed = 0L, failed = 0L, errored = 0L)
   code_ex <- tryCatch(parse(text = code, keep.source = FALSE), error = function(e) e)
@@ -120,6 +151,7 @@ run_job <- function(code, tests, style) {
     return(res)
   }
   env <- new.env(parent = globalenv())
+  env_box$env <- env
   res$phase <- "load"
   for (ex in code_ex) {
     err <- tryCatch({ eval(ex, env); NULL }, error = function(e) e)
@@ -129,6 +161,12 @@ run_job <- function(code, tests, style) {
       res$message <- substr(paste("program:", msg), 1, 2000)
       return(res)
     }
+  }
+  tamper <- tampered_with(env)
+  if (!is.null(tamper)) {
+    res$error_kind <- "tamper"
+    res$message <- tamper
+    return(res)
   }
   res$phase <- "tests"
   tenv <- new.env(parent = env)
@@ -202,7 +240,15 @@ run_child <- function(code, tests, style) {
     close(err)
   })
   options(warn = 1)
-  res <- run_job(code, tests, style)
+  env_box <- new.env()
+  res <- run_job(code, tests, style, env_box)
+  if (identical(res$phase, "tests") && !identical(res$error_kind, "tamper")) {
+    tamper <- tampered_with(env_box$env)
+    if (!is.null(tamper)) {
+      res$error_kind <- "tamper"
+      res$message <- tamper
+    }
+  }
   res$completed <- TRUE
   res
 }

@@ -49,7 +49,9 @@ class _LanguageSlots:
         with self.lock:
             self.all.add(w)
         try:
-            return w.start()
+            # Started from the pool's long-lived spawner threads: bwrap --die-with-parent ties a
+            # worker to the *thread* that launched it, and dispatch threads come and go.
+            return self.pool._spawner.submit(w.start).result()
         except BaseException:
             w.close()
             with self.lock:
@@ -58,9 +60,11 @@ class _LanguageSlots:
 
     def acquire(self) -> Worker:
         try:
-            return self.idle.get_nowait()
+            w = self.idle.get_nowait()
         except queue.Empty:
             pass
+        else:
+            return w if w.alive() else self._replace(w)
         with self.lock:
             may_start = self.count < self.limit
             if may_start:
@@ -72,7 +76,21 @@ class _LanguageSlots:
                 with self.lock:
                     self.count -= 1
                 raise
-        return self.idle.get()
+        w = self.idle.get()
+        return w if w.alive() else self._replace(w)
+
+    def _replace(self, dead: Worker) -> Worker:
+        """An idle worker died (e.g. killed from outside): start another in its slot."""
+        log.warning("%s worker died while idle; starting another", self.lang.name)
+        dead.close()
+        with self.lock:
+            self.all.discard(dead)
+        try:
+            return self._new_worker()
+        except BaseException:
+            with self.lock:
+                self.count -= 1
+            raise
 
     def release(self, w: Worker) -> None:
         if w.needs_restart or not w.alive():
@@ -114,6 +132,8 @@ class SandboxPool:
         self.backend = make_backend(self.cfg)
         self.backend.check()
         self.closed = False
+        self._spawner = ThreadPoolExecutor(max_workers=max(2, 2 * self.cfg.n_workers),
+                                           thread_name_prefix="sandbox-spawn")
         self._slots: dict[str, _LanguageSlots] = {}
         self._slots_lock = threading.Lock()
 
@@ -134,6 +154,7 @@ class SandboxPool:
         self.closed = True
         for slots in list(self._slots.values()):
             slots.close()
+        self._spawner.shutdown(wait=False)
 
     def __del__(self) -> None:  # best effort: never leave workers behind
         try:

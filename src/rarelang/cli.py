@@ -105,22 +105,27 @@ def _parse_job_line(line: str, lineno: int) -> tuple[Job | None, Outcome | None]
     return Job(lang, obj["code"], obj["tests"], id=job_id, timeout_s=timeout), None
 
 
-def _read_jobs(path: str) -> Iterator[tuple[Job | None, Outcome | None]]:
+def _read_jobs(path: str) -> Iterator[tuple[int, tuple[Job | None, Outcome | None]]]:
     stream = sys.stdin if path == "-" else open(path, encoding="utf-8", errors="replace")
     try:
         for lineno, line in enumerate(stream, 1):
             if not line.strip():
                 continue
-            yield _parse_job_line(line, lineno)
+            yield lineno, _parse_job_line(line, lineno)
     finally:
         if stream is not sys.stdin:
             stream.close()
 
 
 def _done_ids(path: Path) -> set[str]:
+    """Ids already in a results file; a torn last line (a crash mid-write) is cut off."""
     done: set[str] = set()
     if not path.exists():
         return done
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as f:
+            f.truncate(data.rfind(b"\n") + 1)
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             try:
@@ -139,14 +144,14 @@ def cmd_exec_batch(args: argparse.Namespace) -> int:
     jobs: list[Job] = []
     bad: list[Outcome] = []
     seen: set[str] = set()
-    for job, err in _read_jobs(args.jobs):
+    for lineno, (job, err) in _read_jobs(args.jobs):
         if err is not None:
             bad.append(err)
             continue
         assert job is not None
         if job.id in seen:
-            bad.append(Outcome(Status.SANDBOX_ERROR, id=job.id, lang=job.lang,
-                               message=f"duplicate id {job.id!r}: only its first line runs"))
+            bad.append(Outcome(Status.SANDBOX_ERROR, id=f"line-{lineno}", lang=job.lang,
+                               message=f"line {lineno}: duplicate id {job.id!r}: only its first line runs"))
             continue
         seen.add(job.id)
         if job.id not in done:

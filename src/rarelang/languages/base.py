@@ -61,10 +61,12 @@ class Language(ABC):
     def env(self, cfg: SandboxConfig, home: str) -> dict[str, str]:
         return {"HOME": home, "TMPDIR": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 
-    def worker_argv(self, cfg: SandboxConfig, backend: Backend, resp_fd: int, once: bool) -> list[str]:
+    def worker_argv(self, cfg: SandboxConfig, backend: Backend, req_fd: int, resp_fd: int,
+                    once: bool) -> list[str]:
         harness = f"{backend.harness_inside(HARNESS_DIR)}/{self.harness_file}"
         argv = [self.interpreter(cfg, backend), *self.interpreter_args(cfg), harness,
-                "--resp-fd", str(resp_fd), "--memory-mb", str(int(cfg.memory_mb))]
+                "--req-fd", str(req_fd), "--resp-fd", str(resp_fd),
+                "--memory-mb", str(int(cfg.memory_mb))]
         return argv + (["--once"] if once else [])
 
     # --- tests -----------------------------------------------------------------------------

@@ -45,6 +45,7 @@ class Worker:
         self.proc: subprocess.Popen | None = None
         self.dir: Path | None = None
         self._resp_fd: int | None = None
+        self._req = None
         self._buf = b""
         self.jobs_done = 0
         self.needs_restart = False
@@ -67,33 +68,37 @@ class Worker:
 
     def start(self) -> "Worker":
         self.dir = Path(tempfile.mkdtemp(prefix=f"rarelang-{self.lang.name}-", dir=self.cfg.scratch_dir))
-        r, w = os.pipe()
+        r, w = os.pipe()            # responses: worker → us
+        req_r, req_w = os.pipe()    # requests: us → worker (stdin stays /dev/null for the jobs)
         if os.geteuid() == 0 and self.backend.isolated:
-            # the sandbox user must own its dir and be able to reopen the response pipe
+            # the sandbox user must own its dir and be able to reopen the pipes by /dev/fd/N
             os.chown(self.dir, self.cfg.sandbox_uid, self.cfg.sandbox_uid)
             os.fchown(w, self.cfg.sandbox_uid, self.cfg.sandbox_uid)
+            os.fchown(req_r, self.cfg.sandbox_uid, self.cfg.sandbox_uid)
         home = self.backend.workdir_inside(self.dir)
         env = self.lang.env(self.cfg, home)
         if self.backend.pid_namespace:
             env["RARELANG_PIDNS"] = "1"
-        argv = self.lang.worker_argv(self.cfg, self.backend, resp_fd=w, once=self.once)
+        argv = self.lang.worker_argv(self.cfg, self.backend, req_fd=req_r, resp_fd=w, once=self.once)
         cmd = self.backend.command(argv, workdir=self.dir, harness_dir=_harness_dir(),
                                    mounts=self.lang.mounts(self.cfg, self.backend), env=env,
                                    lang=self.lang.name)
         self._log_path = self.dir.parent / f"{self.dir.name}.log"
         logf = open(self._log_path, "wb")
         try:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=logf, stderr=logf,
-                                         pass_fds=(w,), cwd=self.dir, preexec_fn=self._preexec,
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                                         pass_fds=(w, req_r), cwd=self.dir, preexec_fn=self._preexec,
                                          close_fds=True)
         except OSError as e:
-            os.close(r)
-            os.close(w)
+            for fd in (r, w, req_r, req_w):
+                os.close(fd)
             raise WorkerStartError(f"cannot launch {self.lang.name} worker: {e}") from e
         finally:
             logf.close()
         os.close(w)
+        os.close(req_r)
         self._resp_fd = r
+        self._req = os.fdopen(req_w, "wb")
         deadline = time.monotonic() + self.cfg.startup_timeout_s
         line = self._read_line(deadline)
         if line is None or line == b"":
@@ -128,12 +133,12 @@ class Worker:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:  # pragma: no cover
                 log.error("worker %s did not die", self.proc.pid)
-            for stream in (self.proc.stdin,):
-                try:
-                    if stream:
-                        stream.close()
-                except OSError:
-                    pass
+        if self._req is not None:
+            try:
+                self._req.close()
+            except OSError:
+                pass
+            self._req = None
         if self._resp_fd is not None:
             os.close(self._resp_fd)
             self._resp_fd = None
@@ -141,9 +146,9 @@ class Worker:
     def close(self) -> None:
         if self.alive():
             try:
-                assert self.proc and self.proc.stdin
-                self.proc.stdin.write(QUIT)
-                self.proc.stdin.flush()
+                assert self.proc and self._req
+                self._req.write(QUIT)
+                self._req.flush()
                 self.proc.wait(timeout=2)
             except (OSError, subprocess.TimeoutExpired, AssertionError):
                 pass
@@ -214,9 +219,9 @@ class Worker:
         request = encode_request(nonce, style, timeout_s, code, tests)
         self.jobs_done += 1
         try:
-            assert self.proc and self.proc.stdin
-            self.proc.stdin.write(request)
-            self.proc.stdin.flush()
+            assert self._req is not None
+            self._req.write(request)
+            self._req.flush()
         except (BrokenPipeError, OSError) as e:
             self.needs_restart = True
             return RawResult("sandbox_error", message=f"worker pipe closed: {e}"), "", ""

@@ -1,7 +1,7 @@
 # rarelang Julia worker: a warm Julia process that runs (program, tests) jobs one at a time.
 #
 # Protocol (see rarelang/sandbox/protocol.py):
-#   request  on stdin : "JOB <nonce> <style> <timeout_s> <n_code_bytes> <n_test_bytes>\n" + code + tests
+#   request  on the fd given by --req-fd: "JOB <nonce> <style> <timeout_s> <n_code_bytes> <n_test_bytes>\n" + code + tests
 #                       or "QUIT\n"
 #   response on the fd given by --resp-fd: one JSON line per job (the ready line first)
 # The job's stdout/stderr go to files in ./job/ (the worker's private scratch dir); fd 3 is
@@ -18,7 +18,7 @@
 #     worker as tainted: the job's result stands, and the Python side replaces the worker
 #     before it runs another job. The method check is sound: every method definition bumps the
 #     world counter, and we count only the bumps we can attribute to the job's own functions.
-# Usage: julia julia_worker.jl --resp-fd N [--memory-mb M] [--once]
+# Usage: julia julia_worker.jl --req-fd N --resp-fd N [--memory-mb M] [--once]
 
 using Test
 using Random
@@ -26,7 +26,51 @@ using Random
 const ONCE = "--once" in ARGS
 argvalue(flag, default) = (i = findfirst(==(flag), ARGS); i === nothing ? default : ARGS[i + 1])
 const RESP = open(RawFD(parse(Int, argvalue("--resp-fd", "3"))))  # response channel from Python
-const REQ = stdin
+# Requests come on their own pipe (--req-fd); the jobs' stdin is /dev/null, so a program that
+# reads stdin (readline()) gets EOF instead of eating the request stream.
+# (Read with plain read(2) and our own buffer: Julia 1.5's IOStream loses bytes on a pipe when
+# readline() and read(io, n) are mixed.)
+mutable struct RawReader
+    fd::Cint
+    buf::Vector{UInt8}
+end
+const REQ = RawReader(parse(Cint, argvalue("--req-fd", "0")), UInt8[])
+"Read more bytes into the buffer; false at end of input."
+function fill!(r::RawReader)
+    chunk = Vector{UInt8}(undef, 1 << 16)
+    while true
+        n = ccall(:read, Cssize_t, (Cint, Ptr{UInt8}, Csize_t), r.fd, chunk, length(chunk))
+        if n > 0
+            append!(r.buf, view(chunk, 1:n))
+            return true
+        elseif n == 0
+            return false
+        elseif Libc.errno() != Libc.EINTR
+            return false
+        end
+    end
+end
+"The next line without its newline; nothing at end of input."
+function next_line(r::RawReader)
+    while true
+        i = findfirst(==(UInt8('\n')), r.buf)
+        if i !== nothing
+            line = String(r.buf[1:i-1])
+            deleteat!(r.buf, 1:i)
+            return line
+        end
+        fill!(r) || return nothing
+    end
+end
+"Exactly n bytes as a String; nothing at end of input."
+function next_bytes(r::RawReader, n::Int)
+    while length(r.buf) < n
+        fill!(r) || return nothing
+    end
+    out = String(r.buf[1:n])
+    deleteat!(r.buf, 1:n)
+    return out
+end
 const JOBDIR = abspath("job")
 const HOME_DIR = pwd()
 const TEST_MACROS = Set(Symbol.(["@test", "@testset", "@test_throws", "@test_broken", "@test_skip",
@@ -479,10 +523,6 @@ function limit_memory!(mb::Int)
     return rc == 0 ? Int(lim) : -1
 end
 
-function read_exact(io::IO, n::Int)
-    n == 0 && return ""
-    return String(read(io, n))
-end
 
 function serve()
     mkpath(JOBDIR)
@@ -492,8 +532,8 @@ function serve()
     respond(["ready" => true, "pid" => Int(getpid()), "vmsize_kb" => vmsize_kb(),
              "as_limit" => as_limit, "julia" => string(VERSION)])
     while true
-        header = readline(REQ)
-        (isempty(header) && eof(REQ)) && break
+        header = next_line(REQ)
+        header === nothing && break
         parts = split(header)
         isempty(parts) && continue
         parts[1] == "QUIT" && break
@@ -504,8 +544,9 @@ function serve()
         end
         nonce, style = String(parts[2]), String(parts[3])
         # parts[4] is the timeout: the Python side enforces it for Julia (kills the worker)
-        code = read_exact(REQ, parse(Int, parts[5]))
-        tests = read_exact(REQ, parse(Int, parts[6]))
+        code = next_bytes(REQ, parse(Int, parts[5]))
+        tests = next_bytes(REQ, parse(Int, parts[6]))
+        (code === nothing || tests === nothing) && break
         res = execute(nonce, style, code, tests)
         respond(collect(res))
         ONCE && break

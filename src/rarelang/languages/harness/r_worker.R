@@ -2,7 +2,7 @@
 # (program, tests) jobs, each in a forked child.
 #
 # Protocol (see rarelang/sandbox/protocol.py):
-#   request  on stdin : "JOB <nonce> <style> <timeout_s> <n_code_bytes> <n_test_bytes>\n" + code + tests
+#   request  on the fd given by --req-fd: "JOB <nonce> <style> <timeout_s> <n_code_bytes> <n_test_bytes>\n" + code + tests
 #                       or "QUIT\n"
 #   response on the fd given by --resp-fd: one JSON line per job (the ready line first)
 #
@@ -15,7 +15,7 @@
 # sending a result is reported as such. Wall-clock timeout: the child and, inside a private PID
 # namespace (RARELANG_PIDNS=1), every other process the job started are killed; this worker
 # lives on.
-# Usage: Rscript r_worker.R --resp-fd N [--memory-mb M] [--once]
+# Usage: Rscript r_worker.R --req-fd N --resp-fd N [--memory-mb M] [--once]
 
 suppressPackageStartupMessages({
   library(testthat)
@@ -29,7 +29,9 @@ arg_value <- function(flag, default) {
   if (is.na(i)) default else args[[i + 1L]]
 }
 ONCE <- "--once" %in% args
+REQ_CON <- NULL
 RESP_FD <- as.integer(arg_value("--resp-fd", "3"))
+REQ_FD <- as.integer(arg_value("--req-fd", "0"))
 RESP_PATH <- sprintf("/dev/fd/%d", RESP_FD)
 PIDNS <- identical(Sys.getenv("RARELANG_PIDNS"), "1")
 HOME_DIR <- getwd()
@@ -227,7 +229,8 @@ run_job <- function(code, tests, style, env_box = new.env()) {
 
 run_child <- function(code, tests, style) {
   # nothing of the job's may talk to the Python side directly
-  parallel:::closeFD(c(0L, RESP_FD))
+  parallel:::closeFD(c(0L, REQ_FD, RESP_FD))
+  try(close(REQ_CON), silent = TRUE)
   setwd(JOBDIR)
   out <- file(file.path(JOBDIR, "stdout"), open = "wt")
   err <- file(file.path(JOBDIR, "stderr"), open = "wt")
@@ -312,7 +315,8 @@ limit_memory <- function(mb) {
 
 serve <- function() {
   dir.create(JOBDIR, showWarnings = FALSE)
-  con <- file("stdin", open = "rb")
+  con <- if (REQ_FD == 0L) file("stdin", open = "rb") else file(sprintf("/dev/fd/%d", REQ_FD), open = "rb")
+  REQ_CON <<- con
   # warm-up in this process (not in a child), so that lazily loaded testthat code is loaded
   # once here and every forked child inherits it
   warm <- file(file.path(JOBDIR, "warmup"), open = "wt")

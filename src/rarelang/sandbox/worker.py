@@ -34,6 +34,21 @@ class WorkerStartError(RuntimeError):
     pass
 
 
+def sandbox_preexec(cfg: SandboxConfig, backend: Backend) -> None:
+    """Between fork and exec of a sandboxed process: new session, rlimits, drop root."""
+    os.setsid()
+    for res, val in ((resource.RLIMIT_CORE, 0),
+                     (resource.RLIMIT_FSIZE, cfg.max_output_bytes),
+                     (resource.RLIMIT_CPU, cfg.worker_cpu_s)):
+        resource.setrlimit(res, (val, val))
+    # RLIMIT_NPROC counts per uid: only meaningful for the unprivileged sandbox user
+    if os.geteuid() == 0 and backend.isolated:
+        resource.setrlimit(resource.RLIMIT_NPROC, (cfg.max_procs, cfg.max_procs))
+        os.setgroups([])
+        os.setgid(cfg.sandbox_uid)
+        os.setuid(cfg.sandbox_uid)
+
+
 class Worker:
     """A warm worker. Not thread-safe: one job at a time (the pool guarantees it)."""
 
@@ -53,18 +68,7 @@ class Worker:
 
     # ------------------------------------------------------------------ lifecycle
     def _preexec(self) -> None:  # runs in the child between fork and exec
-        os.setsid()
-        for res, val in ((resource.RLIMIT_CORE, 0),
-                         (resource.RLIMIT_FSIZE, self.cfg.max_output_bytes),
-                         (resource.RLIMIT_CPU, self.cfg.worker_cpu_s)):
-            resource.setrlimit(res, (val, val))
-        # RLIMIT_NPROC counts per uid: only meaningful for the unprivileged sandbox user
-        if os.geteuid() == 0 and self.backend.isolated:
-            resource.setrlimit(resource.RLIMIT_NPROC, (self.cfg.max_procs, self.cfg.max_procs))
-            uid = self.cfg.sandbox_uid
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
+        sandbox_preexec(self.cfg, self.backend)
 
     def start(self) -> "Worker":
         self.dir = Path(tempfile.mkdtemp(prefix=f"rarelang-{self.lang.name}-", dir=self.cfg.scratch_dir))

@@ -329,6 +329,9 @@ function run_job(code::String, tests::String, style::String)
         res["taint"] = "uses names that can reach shared state"
     end
     M = Module(:Job)
+    # what `module … end` would give it: its own eval and include
+    Core.eval(M, :(eval(x) = Core.eval($M, x)))
+    Core.eval(M, :(include(path) = Base.include($M, path)))
     Core.eval(M, :(using Test))
     w0 = Base.get_world_counter()
     res["phase"] = "load"
@@ -527,7 +530,8 @@ end
 function serve()
     mkpath(JOBDIR)
     # warm-up: compile Test's machinery once, in this process, before the first real job
-    execute("warmup", "test", WARMUP_CODE, WARMUP_TESTS)
+    # (skipped by a one-job worker: that is the fresh-process baseline)
+    ONCE || execute("warmup", "test", WARMUP_CODE, WARMUP_TESTS)
     as_limit = limit_memory!(parse(Int, argvalue("--memory-mb", "0")))
     respond(["ready" => true, "pid" => Int(getpid()), "vmsize_kb" => vmsize_kb(),
              "as_limit" => as_limit, "julia" => string(VERSION)])

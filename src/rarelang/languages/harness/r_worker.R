@@ -71,6 +71,8 @@ ORIGINALS <- local({
 })
 tampered_with <- function(env) {
   own <- intersect(VERDICT_NAMES, ls(env, all.names = TRUE))
+  # only functions shadow a call (a variable called `library` does not)
+  own <- own[vapply(own, function(n) is.function(get(n, envir = env)), logical(1))]
   if (length(own)) return(paste0("the program defines `", own[[1]], "`, which the tests use to judge it"))
   for (n in names(ORIGINALS$base)) {
     if (!identical(get(n, envir = baseenv()), ORIGINALS$base[[n]])) {
@@ -317,16 +319,18 @@ serve <- function() {
   dir.create(JOBDIR, showWarnings = FALSE)
   con <- if (REQ_FD == 0L) file("stdin", open = "rb") else file(sprintf("/dev/fd/%d", REQ_FD), open = "rb")
   REQ_CON <<- con
-  # warm-up in this process (not in a child), so that lazily loaded testthat code is loaded
-  # once here and every forked child inherits it
-  warm <- file(file.path(JOBDIR, "warmup"), open = "wt")
-  sink(warm); sink(warm, type = "message")
-  try(run_job("f <- function(x) x + 1",
-              paste("test_that('w', { expect_equal(f(1), 2); expect_equal(f(1), 3);",
-                    "expect_error(stop('x')); expect_true(TRUE); expect_identical(f(1), 2) })",
-                    "expect_equal(f(2), 3)"), "testthat"), silent = TRUE)
-  try(run_job("f <- function(x) x", "stopifnot(isTRUE(all.equal(f(1), 1)))", "script"), silent = TRUE)
-  sink(type = "message"); sink(); close(warm)
+  if (!ONCE) {  # a one-job worker (the fresh-process baseline) skips the warm-up
+    # warm-up in this process (not in a child), so that lazily loaded testthat code is loaded
+    # once here and every forked child inherits it
+    warm <- file(file.path(JOBDIR, "warmup"), open = "wt")
+    sink(warm); sink(warm, type = "message")
+    try(run_job("f <- function(x) x + 1",
+                paste("test_that('w', { expect_equal(f(1), 2); expect_equal(f(1), 3);",
+                      "expect_error(stop('x')); expect_true(TRUE); expect_identical(f(1), 2) })",
+                      "expect_equal(f(2), 3)"), "testthat"), silent = TRUE)
+    try(run_job("f <- function(x) x", "stopifnot(isTRUE(all.equal(f(1), 1)))", "script"), silent = TRUE)
+    sink(type = "message"); sink(); close(warm)
+  }
   as_limit <- limit_memory(as.numeric(arg_value("--memory-mb", "0")))
   respond(list(ready = TRUE, pid = Sys.getpid(), vmsize_kb = vmsize_kb(), as_limit = as_limit,
                r = paste(R.version$major, R.version$minor, sep = ".")))

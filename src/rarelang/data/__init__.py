@@ -1,0 +1,1 @@
+"""Data stages: sample → (translate) → validate → split."""

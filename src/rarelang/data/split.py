@@ -1,0 +1,180 @@
+"""Stage 4: dedup near-identical prompts, remove MultiPL-E contamination, split by source task.
+
+* Split: a row goes to test iff a seeded hash of its *source task id* falls below
+  ``test_fraction`` — the same source problem is on one side only, in every language.
+* Dedup (per language): prompts normalized (case, punctuation, whitespace); exact duplicates and
+  near duplicates (Jaccard of word 5-gram shingles ≥ threshold, found with MinHash LSH and
+  verified exactly) keep only their first row by task id.
+* Decontamination: a row whose prompt or solution shares a word n-gram (default 10) with a
+  MultiPL-E HumanEval/MBPP prompt (R, Julia or the Python original) is removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+_WORD = re.compile(r"[a-z0-9_]+")
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(str(text).lower())
+
+
+def normalize(text: str) -> str:
+    return " ".join(words(text))
+
+
+def shingles(text: str, k: int = 5) -> set[str]:
+    w = words(text)
+    if len(w) < k:
+        return {" ".join(w)} if w else set()
+    return {" ".join(w[i:i + k]) for i in range(len(w) - k + 1)}
+
+
+def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    w = words(text)
+    return {tuple(w[i:i + n]) for i in range(len(w) - n + 1)}
+
+
+def jaccard(a: set, b: set) -> float:
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)
+
+
+def in_test(task_id: str, seed: int, test_fraction: float) -> bool:
+    h = hashlib.sha256(f"{seed}:{task_id}".encode()).digest()
+    return int.from_bytes(h[:8], "big") / 2**64 < test_fraction
+
+
+_P = (1 << 31) - 1   # products of two values below 2**31 fit in uint64
+
+
+def _minhash(sh: set[str], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if not sh:
+        return np.zeros(len(a), dtype=np.uint64)
+    x = np.fromiter((int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "big") % _P
+                     for s in sh), dtype=np.uint64, count=len(sh))
+    return ((a[:, None] * x[None, :] + b[:, None]) % _P).min(axis=1)
+
+
+def near_duplicates(texts: list[str], threshold: float, seed: int = 0, bands: int = 16, rows: int = 4) -> list[int]:
+    """Indices to drop: every text that (nearly) repeats an earlier one."""
+    norm = [normalize(t) for t in texts]
+    drop: set[int] = set()
+    first: dict[str, int] = {}
+    for i, t in enumerate(norm):                         # exact duplicates after normalization
+        if t in first:
+            drop.add(i)
+        else:
+            first[t] = i
+    sh = [shingles(t) for t in norm]
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, _P, size=bands * rows, dtype=np.int64).astype(np.uint64)
+    b = rng.integers(0, _P, size=bands * rows, dtype=np.int64).astype(np.uint64)
+    buckets: dict[tuple, list[int]] = defaultdict(list)
+    for i in range(len(texts)):
+        if i in drop:
+            continue
+        sig = _minhash(sh[i], a, b)
+        for band in range(bands):
+            buckets[(band, tuple(sig[band * rows:(band + 1) * rows]))].append(i)
+    for members in buckets.values():
+        for j_pos, j in enumerate(members):
+            if j in drop:
+                continue
+            for i in members[:j_pos]:
+                if i not in drop and jaccard(sh[i], sh[j]) >= threshold:
+                    drop.add(j)
+                    break
+    return sorted(drop)
+
+
+def load_multipl_e_texts(directory: Path) -> dict[str, list[str]]:
+    """Prompts of MultiPL-E problems per suite file (R, Julia prompts and the Python originals)."""
+    out: dict[str, list[str]] = {}
+    for f in sorted(Path(directory).glob("*.jsonl")):
+        texts = []
+        with open(f, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    d = json.loads(line)
+                    texts += [d.get("prompt", ""), d.get("py_prompt", "")]
+        out[f.stem] = [t for t in texts if t]
+    if not out:
+        raise FileNotFoundError(f"no MultiPL-E *.jsonl in {directory}")
+    return out
+
+
+def contaminated(df: pd.DataFrame, reference: dict[str, list[str]], n: int) -> dict[int, str]:
+    """Row positions whose prompt or solution shares a word n-gram with a reference text, and
+    the benchmark (humaneval / mbpp) it came from."""
+    index: dict[tuple[str, ...], str] = {}
+    for suite, texts in reference.items():
+        dataset = suite.split("-")[0]          # humaneval-r, humaneval-jl → humaneval
+        for t in texts:
+            for g in ngrams(t, n):
+                index.setdefault(g, dataset)
+    hits: dict[int, str] = {}
+    for pos, r in enumerate(df.itertuples(index=False)):
+        for field in (r.prompt, r.solution):
+            g = next((g for g in ngrams(field, n) if g in index), None)
+            if g is not None:
+                hits[pos] = index[g]
+                break
+    return hits
+
+
+def split_dataset(df: pd.DataFrame, *, test_fraction: float, seed: int, dedup_threshold: float,
+                  decontam_ngram: int, reference: dict[str, list[str]] | None
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"split.test_fraction must be in (0, 1), got {test_fraction}")
+    df = df.sort_values(["lang", "task_id"], kind="stable").reset_index(drop=True)
+    report: dict[str, Any] = {"input_rows": int(len(df)), "per_language": {}}
+    keep = np.ones(len(df), dtype=bool)
+    removed_dup: dict[str, int] = {}
+    for lang, g in df.groupby("lang", sort=True):
+        idx = g.index.to_numpy()
+        dups = near_duplicates(g["prompt"].tolist(), dedup_threshold, seed)
+        keep[idx[dups]] = False
+        removed_dup[lang] = len(dups)
+    deduped = df[keep].reset_index(drop=True)
+    removed_contam: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    if reference:
+        hits = contaminated(deduped, reference, decontam_ngram)
+        for pos, suite in hits.items():
+            removed_contam[deduped.loc[pos, "lang"]][suite] += 1
+        deduped = deduped.drop(index=list(hits)).reset_index(drop=True)
+    is_test = np.array([in_test(t, seed, test_fraction) for t in deduped["task_id"]], dtype=bool)
+    train, test = deduped[~is_test].reset_index(drop=True), deduped[is_test].reset_index(drop=True)
+    leaked = set(train["task_id"]) & set(test["task_id"])
+    if leaked:  # cannot happen by construction; checked anyway
+        raise AssertionError(f"{len(leaked)} source task(s) on both sides of the split")
+    for lang in sorted(df["lang"].unique()):
+        report["per_language"][lang] = {
+            "input": int((df["lang"] == lang).sum()),
+            "near_duplicates_removed": removed_dup.get(lang, 0),
+            "contaminated_removed": dict(removed_contam.get(lang, {})),
+            "train": int((train["lang"] == lang).sum()), "test": int((test["lang"] == lang).sum())}
+    report.update(train_rows=int(len(train)), test_rows=int(len(test)),
+                  near_duplicates_removed=int(sum(removed_dup.values())),
+                  contaminated_removed=int(sum(sum(v.values()) for v in removed_contam.values())),
+                  decontamination={"ngram": decontam_ngram, "reference": sorted(reference or {})},
+                  test_fraction=test_fraction, seed=seed)
+    return train, test, report
+
+
+def source_task_ids(frames: Iterable[pd.DataFrame]) -> set[str]:
+    out: set[str] = set()
+    for f in frames:
+        out |= set(f["task_id"])
+    return out

@@ -1,0 +1,80 @@
+import pandas as pd
+import pytest
+
+from rarelang.data.split import contaminated, in_test, load_multipl_e_texts, near_duplicates, split_dataset
+from rarelang.params import repo_root
+
+
+def frame(rows):
+    return pd.DataFrame([{"task_id": t, "lang": l, "prompt": p, "solution": "x", "tests": "t", "source": "s"}
+                         for t, l, p in rows])
+
+
+def many(n=200):
+    rows = []
+    for i in range(n):
+        p = f"Write a function number {i} that computes value {i * 7} from the input list and returns it quickly {i}"
+        rows += [(f"task_{i}", "julia", p), (f"task_{i}", "r", p)]
+    return frame(rows)
+
+
+def test_no_source_task_on_both_sides_and_languages_agree():
+    train, test, rep = split_dataset(many(), test_fraction=0.25, seed=7, dedup_threshold=0.9,
+                                     decontam_ngram=10, reference=None)
+    assert not set(train.task_id) & set(test.task_id)
+    for t, g in pd.concat([train.assign(side="train"), test.assign(side="test")]).groupby("task_id"):
+        assert g["side"].nunique() == 1
+    assert 0.15 < len(test) / (len(train) + len(test)) < 0.35
+    assert rep["train_rows"] + rep["test_rows"] == 400
+
+
+def test_split_is_deterministic_and_seeded():
+    a = split_dataset(many(), test_fraction=0.2, seed=1, dedup_threshold=0.9, decontam_ngram=10, reference=None)
+    b = split_dataset(many().sample(frac=1, random_state=3), test_fraction=0.2, seed=1, dedup_threshold=0.9,
+                      decontam_ngram=10, reference=None)
+    assert sorted(a[1].task_id) == sorted(b[1].task_id)
+    c = split_dataset(many(), test_fraction=0.2, seed=2, dedup_threshold=0.9, decontam_ngram=10, reference=None)
+    assert sorted(a[1].task_id) != sorted(c[1].task_id)
+    assert in_test("x", 1, 0.5) == in_test("x", 1, 0.5)
+
+
+def test_near_duplicates():
+    base = ("Given a list of integers return the sum of all even numbers in the list and ignore the odd ones. "
+            "The list may be empty, in which case the function returns zero. Negative even numbers count too, "
+            "and the order of the elements does not matter for the result; duplicates are summed each time "
+            "they occur in the input list, which holds at most one thousand elements")
+    texts = [base, base.upper() + "!!", base.replace("ignore", "skip"), "Reverse a string and return it",
+             "Completely different problem about parsing dates from text in a format"]
+    drop = near_duplicates(texts, 0.8)
+    assert 1 in drop                 # same after normalization
+    assert 2 in drop                 # one word changed
+    assert 0 not in drop and 3 not in drop and 4 not in drop
+    assert near_duplicates(texts, 0.99) == [1]
+
+
+def test_dedup_counts_in_report():
+    df = frame([("a", "r", "return the sum of the two given integers a and b as an integer value"),
+                ("b", "r", "Return the sum of the two given integers a and b as an integer value."),
+                ("c", "r", "sort the list")])
+    train, test, rep = split_dataset(df, test_fraction=0.5, seed=0, dedup_threshold=0.9, decontam_ngram=10,
+                                     reference=None)
+    assert rep["near_duplicates_removed"] == 1 and len(train) + len(test) == 2
+
+
+def test_decontamination_against_multipl_e():
+    ref = load_multipl_e_texts(repo_root().parent / "shared" / "multipl-e")
+    assert set(ref) == {"humaneval-jl", "humaneval-r", "mbpp-jl", "mbpp-r"}
+    leaked_prompt = ref["humaneval-r"][0]
+    df = frame([("a", "r", "Some honest new problem statement about trees and graphs"),
+                ("b", "r", "Intro. " + leaked_prompt)])
+    hits = contaminated(df, ref, 10)
+    assert hits == {1: "humaneval"}
+    train, test, rep = split_dataset(df, test_fraction=0.5, seed=0, dedup_threshold=0.9, decontam_ngram=10,
+                                     reference=ref)
+    assert rep["contaminated_removed"] == 1 and "b" not in set(train.task_id) | set(test.task_id)
+    assert rep["per_language"]["r"]["contaminated_removed"] == {"humaneval": 1}
+
+
+def test_bad_fraction():
+    with pytest.raises(ValueError):
+        split_dataset(many(5), test_fraction=1.0, seed=0, dedup_threshold=0.9, decontam_ngram=10, reference=None)

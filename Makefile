@@ -13,7 +13,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup setup-system setup-julia setup-python models repro test test-fast bench check-seed clean help
+.PHONY: setup setup-system setup-julia setup-python models repro bench-train test test-fast bench check-seed clean help
 
 help:
 	@echo "make setup       install everything (idempotent: a second run is fast and changes nothing)"
@@ -21,6 +21,7 @@ help:
 	@echo "make repro       run the DVC pipeline (dvc repro) with the project's .venv on PATH"
 	@echo "make test        run the tests"
 	@echo "make bench       sandbox throughput: warm workers vs fresh process per job"
+	@echo "make bench-train one GRPO step split into generation / reward / backward on this device"
 	@echo "make check-seed  run every reference solution of the seed test sets through the sandbox"
 
 setup: setup-system setup-julia setup-python
@@ -57,6 +58,9 @@ test-fast: setup-python
 
 bench: setup-python
 	$(PY) scripts/bench_sandbox.py
+
+bench-train: setup-python models
+	$(PY) scripts/bench_train.py
 
 check-seed: setup-python
 	$(PY) scripts/check_seed_references.py

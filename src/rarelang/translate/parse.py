@@ -14,7 +14,7 @@ from dataclasses import dataclass
 _HEADING = re.compile(
     r"^[ \t]*(?:#{1,6}[ \t]*)?(?:\*\*|__)?[ \t]*(prompt|problem(?: statement)?|solution|code|tests?|unit tests?)"
     r"[ \t]*(?:\*\*|__)?[ \t]*:?[ \t]*(?:\*\*|__)?[ \t]*$", re.I | re.M)
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+#.-]*)[^\n]*\n(.*?)(?:\n[ \t]*```|\Z)", re.S)
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+#.-]*)[^\n]*\n(.*?)(?:(?<=\n)[ \t]*```|\Z)", re.S)
 _KIND = {"prompt": "prompt", "problem": "prompt", "problem statement": "prompt", "solution": "solution",
          "code": "solution", "test": "tests", "tests": "tests", "unit test": "tests", "unit tests": "tests"}
 

@@ -1,0 +1,1 @@
+"""GRPO training with execution rewards from the sandbox (TRL's GRPOTrainer, peft LoRA)."""

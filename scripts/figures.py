@@ -1,0 +1,30 @@
+#!/usr/bin/env python3
+"""DVC stage `figures`: every figure (PDF + PNG, paper/figures/) and LaTeX table (paper/tables/)
+from results/ — the validation funnel, the GRPO reward and status curves, pass@k base vs trained
+with 95% CIs, and the error breakdown. Missing inputs are skipped with a note."""
+
+import sys
+from pathlib import Path
+
+from _common import setup, stage_parser
+from rarelang.figures import make_all
+
+
+def main() -> int:
+    ap = stage_parser(__doc__)
+    ap.add_argument("--results", default="results")
+    ap.add_argument("--figures", default="paper/figures")
+    ap.add_argument("--tables", default="paper/tables")
+    ap.add_argument("--run", default=None, help="training run name (default: train.run_name)")
+    args = ap.parse_args()
+    params, repo = setup(args)
+    run = args.run or (params.get("train") or {}).get("run_name") or "grpo"
+    made = make_all(repo / args.results, repo / args.figures, repo / args.tables, run=run)
+    print(f"figures: {len(made['figures'])} file(s), tables: {made['tables']}", file=sys.stderr)
+    for s in made["skipped"]:
+        print(f"  skipped (no input yet): {s}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

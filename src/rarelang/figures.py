@@ -1,0 +1,222 @@
+"""Figures (PDF + PNG) and LaTeX tables generated from results/ — never typed by hand.
+
+Inputs (each optional; a missing one skips its figure/table with a message):
+  results/validation.json              the translate/validate funnel
+  results/train/<run>/log_history.csv  GRPO log (reward, status fractions, …)
+  results/eval/metrics.json            pass@k with CIs and status fractions
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+log = logging.getLogger(__name__)
+FUNNEL = ("sampled", "parsed", "syntax_ok", "runs", "passes")
+STATUS_ORDER = ("passed", "tests_failed", "runtime_error", "syntax_error", "timeout", "memory_exceeded",
+                "output_exceeded", "sandbox_error")
+STATUS_COLORS = dict(zip(STATUS_ORDER, ("#2e7d32", "#9ccc65", "#ef6c00", "#c62828", "#6a1b9a", "#1565c0",
+                                        "#00838f", "#757575")))
+
+
+def _save(fig, out: Path, name: str) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.pdf", out / f"{name}.png"]
+    fig.savefig(paths[0], bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight", dpi=150)
+    plt.close(fig)
+    return paths
+
+
+def _tex_escape(s: str) -> str:
+    return (str(s).replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("%", r"\%")
+            .replace("&", r"\&").replace("#", r"\#"))
+
+
+# ---------------------------------------------------------------- validation funnel
+def funnel_figure(validation: dict[str, Any], out: Path) -> list[Path]:
+    langs = [k for k in validation if k != "all"]
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    width = 0.8 / max(1, len(langs))
+    x = np.arange(len(FUNNEL))
+    for i, lang in enumerate(langs):
+        vals = [validation[lang][s] for s in FUNNEL]
+        bars = ax.bar(x + i * width - 0.4 + width / 2, vals, width, label=lang)
+        for b, v in zip(bars, vals):
+            ax.annotate(str(v), (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(x, ["sampled", "parsed", "syntax ok", "runs", "passes"])
+    ax.set_ylabel("problems")
+    ax.set_title("Translation yield funnel")
+    ax.legend()
+    return _save(fig, out, "validation_funnel")
+
+
+def funnel_table(validation: dict[str, Any]) -> str:
+    rows = [r"\begin{tabular}{lrrrrrr}", r"\toprule",
+            r"Language & Sampled & Parsed & Syntax ok & Runs & Passes & Yield \\", r"\midrule"]
+    for lang, f in validation.items():
+        rows.append(f"{_tex_escape(lang)} & " + " & ".join(str(f[s]) for s in FUNNEL) + f" & {100 * f['yield']:.1f}\\% \\\\")
+    rows += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(rows) + "\n"
+
+
+# ---------------------------------------------------------------- training curves
+def training_figures(log: pd.DataFrame, out: Path) -> list[Path]:
+    paths: list[Path] = []
+    step = log["step"] if "step" in log else np.arange(1, len(log) + 1)
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.plot(step, log["reward"], marker="o", ms=3, label="mean reward")
+    if "reward_std" in log:
+        ax.fill_between(step, log["reward"] - log["reward_std"], log["reward"] + log["reward_std"], alpha=0.2,
+                        label="± std within step")
+    if "frac_reward_zero_std" in log:
+        ax2 = ax.twinx()
+        ax2.plot(step, log["frac_reward_zero_std"], color="grey", ls="--", label="zero-variance groups")
+        ax2.set_ylabel("fraction of groups with zero reward variance")
+        ax2.set_ylim(0, 1)
+    ax.set_xlabel("GRPO step")
+    ax.set_ylabel("execution reward")
+    ax.set_title("Reward during GRPO")
+    ax.legend(loc="upper left", fontsize=7)
+    paths += _save(fig, out, "train_reward")
+    cols = [f"status/{s}" for s in STATUS_ORDER if f"status/{s}" in log]
+    if cols:
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        ax.stackplot(step, *[log[c] for c in cols], labels=[c.split("/")[1] for c in cols],
+                     colors=[STATUS_COLORS[c.split("/")[1]] for c in cols], alpha=0.85)
+        ax.set_xlabel("GRPO step")
+        ax.set_ylabel("fraction of completions")
+        ax.set_ylim(0, 1)
+        ax.set_title("Execution outcomes during GRPO")
+        ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1, 0.5))
+        paths += _save(fig, out, "train_statuses")
+    return paths
+
+
+# ---------------------------------------------------------------- evaluation
+def _eval_frame(metrics: dict[str, Any]) -> pd.DataFrame:
+    rows = []
+    for key, m in metrics.items():
+        model, suite, setting, lang = key.split("/")
+        for k in [x for x in m if x.startswith("pass@") and not x.endswith("_ci95")]:
+            lo, hi = m[f"{k}_ci95"]
+            rows.append({"model": model, "suite": suite, "setting": setting, "lang": lang, "metric": k,
+                         "value": m[k], "lo": lo, "hi": hi, "problems": m["problems"],
+                         "n": m["samples_per_problem"], **{f"status/{s}": v for s, v in m["statuses"].items()}})
+    return pd.DataFrame(rows)
+
+
+def passk_figure(metrics: dict[str, Any], out: Path) -> list[Path]:
+    df = _eval_frame(metrics)
+    paths: list[Path] = []
+    for (setting, metric), g in df.groupby(["setting", "metric"]):
+        groups = sorted({(r.suite, r.lang) for r in g.itertuples()})
+        models = list(dict.fromkeys(g["model"]))
+        fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(groups)), 3.2))
+        width = 0.8 / max(1, len(models))
+        x = np.arange(len(groups))
+        for i, model in enumerate(models):
+            sub = g[g["model"] == model].set_index(["suite", "lang"])
+            vals = np.array([sub.loc[gr, "value"] if gr in sub.index else np.nan for gr in groups])
+            lo = np.array([sub.loc[gr, "lo"] if gr in sub.index else np.nan for gr in groups])
+            hi = np.array([sub.loc[gr, "hi"] if gr in sub.index else np.nan for gr in groups])
+            ax.bar(x + i * width - 0.4 + width / 2, vals, width, label=model,
+                   yerr=[vals - lo, hi - vals], capsize=3)
+        ax.set_xticks(x, [f"{s}\n{lg}" for s, lg in groups], fontsize=7)
+        ax.set_ylabel(metric)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{metric} ({setting}), 95% bootstrap CI")
+        ax.legend(fontsize=7)
+        paths += _save(fig, out, f"passk_{setting}_{metric.replace('@', 'at')}".replace(".", "_"))
+    return paths
+
+
+def error_breakdown_figure(metrics: dict[str, Any], out: Path) -> list[Path]:
+    labels, fracs = [], []
+    for key, m in metrics.items():
+        model, suite, setting, lang = key.split("/")
+        labels.append(f"{model}\n{suite}/{lang}")
+        fracs.append([m["statuses"].get(s, 0.0) for s in STATUS_ORDER])
+    if not labels:
+        return []
+    fracs = np.array(fracs)
+    fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(labels)), 3.4))
+    bottom = np.zeros(len(labels))
+    for j, s in enumerate(STATUS_ORDER):
+        if fracs[:, j].any():
+            ax.bar(labels, fracs[:, j], bottom=bottom, label=s, color=STATUS_COLORS[s])
+            bottom += fracs[:, j]
+    ax.set_ylabel("fraction of completions")
+    ax.set_title("Outcome of every evaluated completion")
+    ax.tick_params(axis="x", labelsize=6)
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1, 0.5))
+    return _save(fig, out, "eval_error_breakdown")
+
+
+def passk_table(metrics: dict[str, Any]) -> str:
+    df = _eval_frame(metrics)
+    rows = [r"\begin{tabular}{llllrrl}", r"\toprule",
+            r"Suite & Lang. & Setting & Model & $n$ & Problems & pass@$k$ [95\% CI] \\", r"\midrule"]
+    for r in df.sort_values(["suite", "lang", "setting", "metric", "model"]).itertuples():
+        rows.append(f"{_tex_escape(r.suite)} & {_tex_escape(r.lang)} & {_tex_escape(r.setting)} & "
+                    f"{_tex_escape(r.model)} & {r.n} & {r.problems} & "
+                    f"{_tex_escape(r.metric)} = {r.value:.3f} [{r.lo:.3f}, {r.hi:.3f}] \\\\")
+    rows += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(rows) + "\n"
+
+
+def train_table(summary: dict[str, Any]) -> str:
+    keys = [("global_step", "GRPO steps"), ("mean_reward", "mean reward"), ("first_reward", "reward, first step"),
+            ("last_reward", "reward, last step"), ("mean_frac_reward_zero_std", "zero-variance groups"),
+            ("mean_step_time", "s / step"), ("mean_timing/generation_s", "generation s / step"),
+            ("mean_timing/reward_s_total", "reward s / step"), ("mean_timing/loss_backward_s", "loss+backward s / step")]
+    rows = [r"\begin{tabular}{lr}", r"\toprule", r"Quantity & Value \\", r"\midrule"]
+    for k, label in keys:
+        if k in summary:
+            v = summary[k]
+            rows.append(f"{label} & {v:.3f} \\\\" if isinstance(v, float) else f"{label} & {v} \\\\")
+    rows += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(rows) + "\n"
+
+
+# ---------------------------------------------------------------- all
+def make_all(results: Path, figures: Path, tables: Path, run: str = "grpo") -> dict[str, list[str]]:
+    made: dict[str, list[str]] = {"figures": [], "tables": [], "skipped": []}
+    tables.mkdir(parents=True, exist_ok=True)
+
+    def table(name: str, text: str) -> None:
+        (tables / f"{name}.tex").write_text(text)
+        made["tables"].append(name)
+
+    vpath = results / "validation.json"
+    if vpath.exists():
+        v = json.loads(vpath.read_text())
+        made["figures"] += [str(p) for p in funnel_figure(v, figures)]
+        table("validation_funnel", funnel_table(v))
+    else:
+        made["skipped"].append(str(vpath))
+    lpath = results / "train" / run / "log_history.csv"
+    if lpath.exists() and lpath.stat().st_size > 0:
+        made["figures"] += [str(p) for p in training_figures(pd.read_csv(lpath), figures)]
+        spath = lpath.parent / "summary.json"
+        if spath.exists():
+            table("train_summary", train_table(json.loads(spath.read_text())))
+    else:
+        made["skipped"].append(str(lpath))
+    mpath = results / "eval" / "metrics.json"
+    if mpath.exists():
+        m = json.loads(mpath.read_text())
+        made["figures"] += [str(p) for p in passk_figure(m, figures) + error_breakdown_figure(m, figures)]
+        table("passk", passk_table(m))
+    else:
+        made["skipped"].append(str(mpath))
+    return made

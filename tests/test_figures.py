@@ -1,0 +1,55 @@
+import json
+
+import pandas as pd
+
+from rarelang.figures import funnel_table, make_all, passk_table
+
+VALIDATION = {"julia": {"sampled": 10, "parsed": 9, "syntax_ok": 7, "runs": 6, "passes": 4, "yield": 0.4,
+                        "pass_rate_of_parsed": 0.44, "statuses": {"passed": 4}},
+              "r": {"sampled": 10, "parsed": 8, "syntax_ok": 6, "runs": 5, "passes": 3, "yield": 0.3,
+                    "pass_rate_of_parsed": 0.375, "statuses": {"passed": 3}}}
+STATUSES = {"passed": 0.5, "tests_failed": 0.25, "syntax_error": 0.25, "runtime_error": 0.0, "timeout": 0.0,
+            "memory_exceeded": 0.0, "output_exceeded": 0.0, "sandbox_error": 0.0}
+METRICS = {f"{m}/humaneval-r/t0.2/r": {"problems": 20, "completions": 200, "samples_per_problem": 10,
+                                       "pass@1": v, "pass@1_ci95": [v - 0.05, v + 0.06], "statuses": STATUSES}
+           for m, v in (("base", 0.213), ("trained", 0.287))}
+
+
+def fixture(tmp_path):
+    res = tmp_path / "results"
+    (res / "train" / "grpo").mkdir(parents=True)
+    (res / "eval").mkdir()
+    (res / "validation.json").write_text(json.dumps({**VALIDATION, "all": {"sampled": 20, "parsed": 17, "syntax_ok": 13, "runs": 11, "passes": 7, "yield": 0.35}}))
+    pd.DataFrame({"step": [1, 2, 3], "reward": [-0.5, -0.2, 0.1], "reward_std": [0.3, 0.4, 0.5],
+                  "frac_reward_zero_std": [0.6, 0.5, 0.4], "status/passed": [0.1, 0.2, 0.3],
+                  "status/syntax_error": [0.9, 0.8, 0.7]}).to_csv(res / "train" / "grpo" / "log_history.csv", index=False)
+    (res / "train" / "grpo" / "summary.json").write_text(json.dumps({"global_step": 3, "mean_reward": -0.2}))
+    (res / "eval" / "metrics.json").write_text(json.dumps(METRICS))
+    return res
+
+
+def test_all_figures_and_tables_from_a_fixture(tmp_path):
+    res = fixture(tmp_path)
+    made = make_all(res, tmp_path / "fig", tmp_path / "tab")
+    assert not made["skipped"]
+    for name in ("validation_funnel", "train_reward", "train_statuses", "passk_t0_2_passat1", "eval_error_breakdown"):
+        for ext in ("pdf", "png"):
+            p = tmp_path / "fig" / f"{name}.{ext}"
+            assert p.exists() and p.stat().st_size > 1000, p
+    assert sorted(made["tables"]) == ["passk", "train_summary", "validation_funnel"]
+    assert "0.287 [0.237, 0.347]" in (tmp_path / "tab" / "passk.tex").read_text()
+
+
+def test_missing_inputs_are_skipped(tmp_path):
+    (tmp_path / "results").mkdir()
+    made = make_all(tmp_path / "results", tmp_path / "fig", tmp_path / "tab")
+    assert len(made["skipped"]) == 3 and not made["figures"]
+
+
+def test_latex_tables_hold_the_numbers():
+    t = funnel_table({**VALIDATION, "all": {"sampled": 20, "parsed": 17, "syntax_ok": 13, "runs": 11, "passes": 7,
+                                            "yield": 0.35}})
+    assert r"julia & 10 & 9 & 7 & 6 & 4 & 40.0\% \\" in t and r"all & 20 & 17 & 13 & 11 & 7 & 35.0\% \\" in t
+    assert t.count(r"\\") == 4 and r"\toprule" in t
+    p = passk_table(METRICS)
+    assert r"humaneval-r & r & t0.2 & base & 10 & 20 & pass@1 = 0.213 [0.163, 0.273] \\" in p

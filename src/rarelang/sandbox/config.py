@@ -52,6 +52,9 @@ class SandboxConfig:
         if params is None:
             params = load_params()
         sec = dict(section(params, "sandbox"))
+        # where the sandbox runs is a property of the machine (e.g. Apptainer on HPC nodes)
+        if os.environ.get("RARELANG_SANDBOX_BACKEND"):
+            sec["backend"] = os.environ["RARELANG_SANDBOX_BACKEND"]
         sec.update({k: v for k, v in overrides.items() if v is not None})
         known = {f.name for f in fields(cls)}
         unknown = set(sec) - known

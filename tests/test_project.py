@@ -1,0 +1,95 @@
+"""Project wiring: the DVC pipeline, HPC scripts, configs and lock files."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rarelang.params import load_params, repo_root
+from rarelang.sandbox.config import SandboxConfig
+
+ROOT = repo_root()
+
+
+def test_dvc_pipeline_flows_one_way():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert list(stages)[:7] == ["sample", "translate", "validate", "split", "train", "evaluate", "figures"]
+
+    def outs(name):
+        return {next(iter(o)) if isinstance(o, dict) else o for o in stages[name].get("outs", [])}
+    assert "data/interim/problems.parquet" in outs("sample") and "data/interim/problems.parquet" in stages["translate"]["deps"]
+    assert "data/interim/translations.parquet" in outs("translate") and "data/interim/translations.parquet" in stages["validate"]["deps"]
+    assert "data/interim/validated.parquet" in outs("validate") and "data/interim/validated.parquet" in stages["split"]["deps"]
+    assert "data/processed/train.parquet" in outs("split") and "data/processed/train.parquet" in stages["train"]["deps"]
+    assert "models/grpo" in outs("train") and "models/grpo" in stages["evaluate"]["deps"]
+    for name, st in stages.items():          # every stage declares the params it reads
+        assert st.get("params") or name == "figures", name
+
+
+def test_dvc_dag_command():
+    r = subprocess.run([str(Path(sys.executable).parent / "dvc"), "dag"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    for stage in ("sample", "translate", "validate", "split", "train", "evaluate"):
+        assert stage in r.stdout
+
+
+def test_params_cover_every_section():
+    p = load_params()
+    for section in ("sandbox", "reward", "data", "sample", "translate", "validate", "split", "train", "evaluate"):
+        assert section in p, section
+    assert p["train"]["include_first_test"] is False
+
+
+def test_backend_env_override(monkeypatch):
+    monkeypatch.setenv("RARELANG_SANDBOX_BACKEND", "apptainer")
+    assert SandboxConfig.from_params({"sandbox": {"backend": "bwrap"}}).backend == "apptainer"
+    monkeypatch.delenv("RARELANG_SANDBOX_BACKEND")
+    assert SandboxConfig.from_params({"sandbox": {"backend": "bwrap"}}).backend == "bwrap"
+    with pytest.raises(ValueError, match="unknown key"):
+        SandboxConfig.from_params({"sandbox": {"bakend": "bwrap"}})
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "slurm").glob("*")))
+def test_slurm_scripts_parse(script):
+    r = subprocess.run(["bash", "-n", str(ROOT / "slurm" / script)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    if script.endswith(".sbatch"):
+        text = (ROOT / "slurm" / script).read_text()
+        assert "#SBATCH" in text and ("dvc exp run" in text or "vllm-serve" in text)
+
+
+def test_apply_paper_config(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text((ROOT / "params.yaml").read_text())
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "apply_config.py"), str(ROOT / "configs" / "paper.yaml"),
+                        "--params", str(params)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    p = yaml.safe_load(params.read_text())
+    assert p["sample"]["n"] == 2000 and p["data"]["source"] == "acecode"
+    assert p["train"]["grpo"]["num_generations"] == 8 and p["train"]["grpo"]["loss_type"] == "dr_grpo"
+    assert p["sandbox"]["backend"] == "apptainer" and p["reward"]["passed"] == 1.0
+
+
+def test_lock_files_pin_every_package():
+    for name in ("cpu.lock", "gpu.lock", "unsloth.lock"):
+        lines = [x for x in (ROOT / "requirements" / name).read_text().splitlines()
+                 if x.strip() and not x.lstrip().startswith("#")]
+        assert lines and all("==" in x for x in lines if not x.startswith((" ", "-"))), name
+    gpu = (ROOT / "requirements" / "gpu.lock").read_text()
+    assert "vllm==" in gpu and "trl==" in gpu and "torch==" in gpu
+
+
+def test_apptainer_definitions_have_tests_and_labels():
+    for name in ("julia.def", "r.def"):
+        text = (ROOT / "containers" / name).read_text()
+        assert "%test" in text and "%labels" in text and "Bootstrap: docker" in text
+    assert "1.10." in (ROOT / "containers" / "julia.def").read_text()
+    assert "r-ver:4.4." in (ROOT / "containers" / "r.def").read_text()
+
+
+def test_containers_build_explains_without_apptainer():
+    r = subprocess.run(["bash", str(ROOT / "containers" / "build.sh")], capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin"})
+    assert r.returncode == 2 and "apptainer is not installed" in r.stderr

@@ -31,7 +31,7 @@ def main() -> int:
     train, test, report = split_dataset(df, test_fraction=float(sp.get("test_fraction", 0.2)),
                                         seed=int(sp.get("seed", 0)),
                                         dedup_threshold=float(sp.get("dedup_threshold", 0.9)),
-                                        decontam_ngram=int(sp.get("decontam_ngram", 10)), reference=ref)
+                                        decontam_ngram=int(sp.get("decontam_ngram", 13)), reference=ref)
     cols = ["task_id", "lang", "prompt", "solution", "tests", "source"]
     write_table(train[cols], repo / args.train, "processed")
     write_table(test[cols], repo / args.test, "processed")

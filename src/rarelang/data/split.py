@@ -5,7 +5,7 @@
 * Dedup (per language): prompts normalized (case, punctuation, whitespace); exact duplicates and
   near duplicates (Jaccard of word 5-gram shingles ≥ threshold, found with MinHash LSH and
   verified exactly) keep only their first row by task id.
-* Decontamination: a row whose prompt or solution shares a word n-gram (default 10) with a
+* Decontamination: a row whose prompt or solution shares a word n-gram (default 13, the GPT-3 convention; 10 already matches boilerplate such as "a function that takes a string as input and returns") with a
   MultiPL-E HumanEval/MBPP prompt (R, Julia or the Python original) is removed.
 """
 

@@ -58,60 +58,53 @@ class _LanguageSlots:
                 self.all.discard(w)
             raise
 
+    def _retire(self, w: Worker) -> None:
+        w.close()
+        with self.lock:
+            self.all.discard(w)
+
+    def _free_slot(self) -> None:
+        with self.lock:
+            self.count -= 1
+
+    def _start_in_slot(self) -> Worker:
+        """Start a worker in a slot already counted; the slot is freed if the start fails."""
+        try:
+            return self._new_worker()
+        except BaseException:
+            self._free_slot()
+            raise
+
+    def _checked(self, w: Worker) -> Worker:
+        if w.alive():
+            return w
+        log.warning("%s worker died while idle; starting another", self.lang.name)
+        self._retire(w)
+        return self._start_in_slot()
+
     def acquire(self) -> Worker:
         try:
-            w = self.idle.get_nowait()
+            return self._checked(self.idle.get_nowait())
         except queue.Empty:
             pass
-        else:
-            return w if w.alive() else self._replace(w)
         with self.lock:
             may_start = self.count < self.limit
             if may_start:
                 self.count += 1
         if may_start:
-            try:
-                return self._new_worker()
-            except BaseException:
-                with self.lock:
-                    self.count -= 1
-                raise
-        w = self.idle.get()
-        return w if w.alive() else self._replace(w)
-
-    def _replace(self, dead: Worker) -> Worker:
-        """An idle worker died (e.g. killed from outside): start another in its slot."""
-        log.warning("%s worker died while idle; starting another", self.lang.name)
-        dead.close()
-        with self.lock:
-            self.all.discard(dead)
-        try:
-            return self._new_worker()
-        except BaseException:
-            with self.lock:
-                self.count -= 1
-            raise
+            return self._start_in_slot()
+        return self._checked(self.idle.get())
 
     def release(self, w: Worker) -> None:
         if w.needs_restart or not w.alive():
-            w.close()
-            with self.lock:
-                self.all.discard(w)
-            if self.pool.closed:
-                with self.lock:
-                    self.count -= 1
-                return
-            if self.pool.fresh:
-                # fresh mode: the next job starts its own process
-                with self.lock:
-                    self.count -= 1
+            self._retire(w)
+            if self.pool.closed or self.pool.fresh:   # fresh mode: the next job starts its own process
+                self._free_slot()
                 return
             try:
-                w = self._new_worker()
+                w = self._start_in_slot()
             except Exception as e:  # the slot is lost; the next acquire may start one again
                 log.error("could not replace %s worker: %s", self.lang.name, e)
-                with self.lock:
-                    self.count -= 1
                 return
         self.idle.put(w)
 

@@ -64,9 +64,10 @@ class TransformersGenerator(Generator):
 
     def generate(self, prompts, n, temperature, max_tokens, stop=None, seed=0):
         torch = self.torch
+        from tqdm import tqdm
         out: list[list[str]] = []
         per_batch = max(1, self.batch_size // max(1, n))
-        for i in range(0, len(prompts), per_batch):
+        for i in tqdm(range(0, len(prompts), per_batch), desc="generate", unit="batch"):
             chunk = prompts[i:i + per_batch]
             enc = self.tok([self._text(p) for p in chunk], return_tensors="pt", padding=True).to(self.model.device)
             kw: dict[str, Any] = {"max_new_tokens": max_tokens, "num_return_sequences": n,

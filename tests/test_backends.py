@@ -79,3 +79,15 @@ def test_make_backend_and_bad_names():
     assert isinstance(make_backend(SandboxConfig()), BwrapBackend)
     with pytest.raises(ValueError):
         SandboxConfig(backend="docker")
+
+
+def test_language_env_and_extra_binds_reach_the_sandbox():
+    cfg = SandboxConfig(extra_binds=["/opt/rdeb"], r={"bin": "auto", "env": {"LD_LIBRARY_PATH": "/opt/rdeb/lib"}})
+    backend = BwrapBackend(cfg)
+    lang = get_language("r")
+    env = lang.env(cfg, "/sandbox")
+    assert env["LD_LIBRARY_PATH"] == "/opt/rdeb/lib" and env["R_LIBS_USER"] == "/nonexistent"
+    mounts = lang.mounts(cfg, backend)
+    cmd = backend.command(["Rscript"], workdir=Path("/tmp/w"), harness_dir=HARNESS_DIR, mounts=mounts, env=env, lang="r")
+    assert ("/opt/rdeb", "/opt/rdeb") in _pairs(cmd, "--ro-bind")
+    assert ("LD_LIBRARY_PATH", "/opt/rdeb/lib") in _pairs(cmd, "--setenv")

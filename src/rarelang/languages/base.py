@@ -52,14 +52,18 @@ class Language(ABC):
 
     def mounts(self, cfg: SandboxConfig, backend: Backend) -> list[Mount]:
         """Host paths outside /usr the interpreter needs inside the sandbox."""
-        return []
+        return [Mount(Path(p), str(p)) for p in cfg.extra_binds] if backend.name != "apptainer" else []
 
     @abstractmethod
     def interpreter_args(self, cfg: SandboxConfig) -> list[str]:
         """Flags between the interpreter and the harness script."""
 
     def env(self, cfg: SandboxConfig, home: str) -> dict[str, str]:
-        return {"HOME": home, "TMPDIR": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+        env = {"HOME": home, "TMPDIR": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+        # sandbox.<lang>.env: extra variables, e.g. LD_LIBRARY_PATH for an interpreter unpacked
+        # into a private prefix
+        env.update({str(k): str(v) for k, v in (getattr(cfg, self.name, {}) or {}).get("env", {}).items()})
+        return env
 
     def worker_argv(self, cfg: SandboxConfig, backend: Backend, req_fd: int, resp_fd: int,
                     once: bool) -> list[str]:

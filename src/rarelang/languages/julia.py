@@ -46,9 +46,10 @@ class Julia(Language):
         prefix = binary.parent.parent          # <prefix>/usr/bin/julia or <prefix>/bin/julia
         if prefix.name == "usr":
             prefix = prefix.parent
+        extra = super().mounts(cfg, backend)
         if str(prefix) in ("/", "/usr"):
-            return []
-        return [Mount(prefix, str(prefix))]
+            return extra
+        return [Mount(prefix, str(prefix))] + extra
 
     def interpreter_args(self, cfg: SandboxConfig) -> list[str]:
         args = ["--startup-file=no", "--history-file=no", "--color=no", "--banner=no"]
@@ -63,9 +64,9 @@ class Julia(Language):
         return args
 
     def env(self, cfg: SandboxConfig, home: str) -> dict[str, str]:
-        env = super().env(cfg, home)
-        env.update({"JULIA_DEPOT_PATH": "/tmp/julia-depot", "JULIA_NUM_THREADS": "1",
-                    "OPENBLAS_NUM_THREADS": "1", "JULIA_PKG_OFFLINE": "true"})
+        env = {"JULIA_DEPOT_PATH": "/tmp/julia-depot", "JULIA_NUM_THREADS": "1",
+               "OPENBLAS_NUM_THREADS": "1", "JULIA_PKG_OFFLINE": "true"}
+        env.update(super().env(cfg, home))
         return env
 
     def test_style(self, tests: str) -> str:

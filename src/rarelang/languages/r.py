@@ -38,9 +38,9 @@ class R(Language):
         return ["--vanilla"]
 
     def env(self, cfg: SandboxConfig, home: str) -> dict[str, str]:
-        env = super().env(cfg, home)
-        env.update({"R_LIBS_USER": "/nonexistent", "OMP_NUM_THREADS": "1",
-                    "RARELANG_TESTTHAT_EDITION": str(cfg.r.get("testthat_edition", 2))})
+        env = {"R_LIBS_USER": "/nonexistent", "OMP_NUM_THREADS": "1",
+               "RARELANG_TESTTHAT_EDITION": str(cfg.r.get("testthat_edition", 2))}
+        env.update(super().env(cfg, home))
         return env
 
     def test_style(self, tests: str) -> str:

@@ -24,6 +24,7 @@ class SandboxConfig:
     timeout_grace_s: float = 5.0        # extra wait when the worker enforces the timeout itself
     sandbox_uid: int = 65534            # uid the sandbox runs as when we are root (nobody)
     scratch_dir: str | None = None      # where worker dirs are made (default: system temp)
+    extra_binds: list = field(default_factory=list)   # host paths bound read-only at the same place
     julia: dict[str, Any] = field(default_factory=lambda: {"bin": "auto", "compile": "min"})
     r: dict[str, Any] = field(default_factory=lambda: {"bin": "auto", "testthat_edition": 2})
     apptainer: dict[str, Any] = field(default_factory=lambda: {

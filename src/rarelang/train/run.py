@@ -76,6 +76,23 @@ def _timed_trainer_class():
     return TimedGRPOTrainer
 
 
+def _wall_clock_callback(max_wall_s: float):
+    """Stop (and checkpoint) after max_wall_s seconds: long runs go in resumable parts."""
+    from transformers import TrainerCallback
+
+    class WallClock(TrainerCallback):
+        def __init__(self):
+            self.t0 = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kw):
+            if time.perf_counter() - self.t0 > max_wall_s:
+                control.should_training_stop = True
+                control.should_save = True
+            return control
+
+    return WallClock()
+
+
 def resolve_config(params: dict[str, Any], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     tp = dict(params.get("train") or {})
     for k, v in (overrides or {}).items():
@@ -150,6 +167,8 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
     trainer = Trainer(model=model, args=args, train_dataset=dataset, reward_funcs=reward_funcs,
                       processing_class=tok, peft_config=peft_config)
     trainer._rl_reward_fn = execution
+    if cfg.get("max_wall_s"):
+        trainer.add_callback(_wall_clock_callback(float(cfg["max_wall_s"])))
     resume = cfg.get("resume", "auto")
     ckpts = sorted((out_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     resume_from = str(ckpts[-1]) if resume == "auto" and ckpts else (resume if isinstance(resume, str) and

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Build what the GPU machine lacks into .gpu/ (git-ignored; each piece travels with `carry`):
+#   .gpu/r.tar.xz       R 4.2 + testthat + jsonlite and the libraries they need, plus bubblewrap,
+#                       from Debian bookworm, unpacked (dpkg -x) under /opt/rdeb
+#   .gpu/wheels/        trl, datasets and their missing dependencies (cp312 manylinux wheels)
+#   .gpu/model/partNN   the student GGUF in ≤ 60 MiB pieces + SHA256SUMS
+# On the device, scripts/gpu/install.sh puts them in place (see docs/GPU.md).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=.gpu
+MODEL="${MODEL:-qwen2.5-coder-0.5b-instruct}"
+grep -qx "/.gpu/" .git/info/exclude 2>/dev/null || echo "/.gpu/" >> .git/info/exclude
+mkdir -p "$OUT/wheels" "$OUT/model"
+
+# --- R and bubblewrap from bookworm ----------------------------------------------------------
+if [ ! -f "$OUT/r.tar.xz" ]; then
+  work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+  # the device (Ubuntu 24.04) has newer copies of the base libraries: take only what R needs
+  apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
+      --no-enhances --no-pre-depends r-base-core r-cran-testthat r-cran-jsonlite bubblewrap \
+    | grep -v '^[ <]' | sort -u \
+    | grep -vE '^(libc6|libc-bin|libgcc-s1|libstdc\+\+6|gcc-12-base|dpkg|debconf.*|perl.*|libperl.*|tar|coreutils|bash|dash|sed|grep|findutils|sensible-utils|ucf|base-files|debianutils|init-system-helpers|libselinux1|zlib1g|libcrypt1|libzstd1|liblzma5|libbz2-1.0|libpcre2-8-0|libtinfo6|libgmp10|libacl1|libattr1|mawk|xdg-utils|tzdata|readline-common|libdb5.3|libgdbm.*|netbase|ca-certificates|openssl|libssl3|libsystemd0|libudev1|libcap2|libmd0|libbsd0|libaudit.*|libcap-ng0|libsemanage.*|libsepol2|passwd|login|adduser|libpam.*|lsb-base|util-linux.*|libblkid1|libmount1|libsmartcols1|libuuid1|procps|libprocps8|libncursesw6|ncurses-.*|awk|x11-common|libfontconfig1|fontconfig.*|fonts-.*|libx11-data|install-info|shared-mime-info|xdg-user-dirs|dbus.*|libdbus-1-3|libexpat1|libffi8|libglib2.0-.*|libatlas3-base|libblis4-.*|libopenblas0-.*|cdebconf|libdebian-installer4|libnewt0.52|libslang2|libtextwrap1|sysvinit-utils|ttf-bitstream-vera|xfonts-.*|libpaper.*|libfontenc1|libtcl8.6|libtk8.6|libx.*|libice6|libsm6|libcairo2|libpango.*|libharfbuzz0b|libfreetype6|libgraphite2-3|libpixman-1-0|libthai.*|libdatrie1|libfribidi0|libxft2|libwebp7|libtiff6|libjbig0|liblerc4|libdeflate0|libjpeg62-turbo|libpng16-16|unzip|zip)$' \
+    > "$work/pkgs"
+  (cd "$work" && apt-get download $(cat pkgs) >/dev/null 2>&1)
+  mkdir -p "$work/root"
+  for deb in "$work"/*.deb; do dpkg -x "$deb" "$work/root"; done
+  # documentation, translations and help pages are not needed to run tests
+  rm -rf "$work"/root/usr/share/{doc,man,info,locale,lintian} "$work"/root/usr/share/R/doc
+  find "$work/root/usr/lib/R" -mindepth 3 -maxdepth 3 -type d \( -name doc -o -name html -o -name help \
+      -o -name po -o -name tests -o -name demo -o -name examples \) -prune -exec rm -rf {} +
+  tar -C "$work/root" -cJf "$OUT/r.tar.xz" .
+  echo "stage: $(wc -l < "$work/pkgs") Debian packages → $OUT/r.tar.xz ($(du -h "$OUT/r.tar.xz" | cut -f1))"
+fi
+
+# --- Python wheels the device lacks -------------------------------------------------------------
+if [ -z "$(ls "$OUT/wheels" 2>/dev/null)" ]; then
+  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+      --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+      --platform any -d "$OUT/wheels" \
+      trl==1.16.0 datasets==5.2.0 dill==0.4.0 multiprocess==0.70.18 xxhash==3.6.0 gguf==0.19.0 \
+      2>&1 | grep -v WARNING || true
+  echo "stage: wheels → $(ls "$OUT/wheels" | tr '\n' ' ')"
+fi
+
+# --- the student model in pieces ---------------------------------------------------------------------
+if [ ! -f "$OUT/model/SHA256SUMS" ]; then
+  .venv/bin/python scripts/setup/fetch_model.py "$MODEL" --no-convert
+  gguf=$(ls models/gguf/*.gguf | grep -i "${MODEL%%-instruct}" | head -1)
+  split -b 60M -d "$gguf" "$OUT/model/part"
+  (cd "$OUT/model" && sha256sum part* > SHA256SUMS && sha256sum < "../../$gguf" | cut -d' ' -f1 > WHOLE.sha256)
+  echo "$(basename "$gguf")" > "$OUT/model/NAME"
+  echo "stage: $(ls "$OUT/model"/part* | wc -l) model pieces of $(basename "$gguf")"
+fi
+du -sh "$OUT"/* | sed 's/^/stage: /'

@@ -13,7 +13,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: containers setup setup-system setup-julia setup-python models repro bench-train figures setup-paper paper test test-fast bench check-seed clean help
+.PHONY: gpu-stage containers setup setup-system setup-julia setup-python models repro bench-train figures setup-paper paper test test-fast bench check-seed clean help
 
 help:
 	@echo "make setup       install everything (idempotent: a second run is fast and changes nothing)"
@@ -58,6 +58,12 @@ containers:
 
 figures: setup-python
 	$(PY) scripts/figures.py
+	@if [ -d results/headline ]; then $(PY) scripts/figures.py --results results/headline \
+	    --figures paper/figures/headline --tables paper/tables/headline --run grpo-r-0.5b; fi
+
+# the GPU machine lacks R, bubblewrap, TRL and the model: build the pieces it needs (docs/GPU.md)
+gpu-stage: setup-python
+	bash scripts/gpu/stage.sh
 
 # LaTeX is large: installed only by this target, not by `make setup`
 setup-paper:

@@ -13,6 +13,8 @@ base)
     mkdir -p /opt/rdeb && tar -C /opt/rdeb -xJf .gpu/r.tar.xz
     # Rscript has /usr/lib/R compiled in; nothing of R exists on the device, so links are safe
     for p in /usr/lib/R /usr/share/R /etc/R; do [ -e "$p" ] || ln -s "/opt/rdeb$p" "$p"; done
+    # Debian writes /etc/R/Renviron in r-base-core's postinst, which dpkg -x does not run
+    [ -f /opt/rdeb/etc/R/Renviron ] || cp /opt/rdeb/usr/lib/R/etc/Renviron.ucf /opt/rdeb/etc/R/Renviron
     ln -sf /opt/rdeb/usr/bin/Rscript /usr/local/bin/Rscript
     ln -sf /opt/rdeb/usr/bin/bwrap /usr/local/bin/bwrap
   fi

@@ -78,15 +78,18 @@ def training_figures(log: pd.DataFrame, out: Path) -> list[Path]:
     if "reward_std" in log:
         ax.fill_between(step, log["reward"] - log["reward_std"], log["reward"] + log["reward_std"], alpha=0.2,
                         label="± std within step")
+    handles, labels = ax.get_legend_handles_labels()
     if "frac_reward_zero_std" in log:
         ax2 = ax.twinx()
-        ax2.plot(step, log["frac_reward_zero_std"], color="grey", ls="--", label="zero-variance groups")
+        ax2.plot(step, log["frac_reward_zero_std"], color="grey", ls="--", label="zero-variance groups (right)")
         ax2.set_ylabel("fraction of groups with zero reward variance")
         ax2.set_ylim(0, 1)
+        h2, l2 = ax2.get_legend_handles_labels()
+        handles, labels = handles + h2, labels + l2
     ax.set_xlabel("GRPO step")
     ax.set_ylabel("execution reward")
     ax.set_title("Reward during GRPO")
-    ax.legend(loc="upper left", fontsize=7)
+    ax.legend(handles, labels, loc="upper left", fontsize=7)
     paths += _save(fig, out, "train_reward")
     cols = [f"status/{s}" for s in STATUS_ORDER if f"status/{s}" in log]
     if cols:

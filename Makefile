@@ -58,8 +58,6 @@ containers:
 
 figures: setup-python
 	$(PY) scripts/figures.py
-	@if [ -d results/headline ]; then $(PY) scripts/figures.py --results results/headline \
-	    --figures paper/figures/headline --tables paper/tables/headline --run grpo-r-0.5b; fi
 
 # the GPU machine lacks R, bubblewrap, TRL and the model: build the pieces it needs (docs/GPU.md)
 gpu-stage: setup-python

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import re
 
+from ..languages import get_language
 from ..train.extract import extract_code
 from .suites import Problem
 
-DISPLAY = {"julia": "Julia", "r": "R"}
 
 
 def chat_prompt(p: Problem) -> str:
     """What a chat model is asked (MultiPL-E problems are wrapped; held-out prompts are as in training)."""
     if p.kind != "multipl-e":
         return p.prompt
-    fence = "julia" if p.lang == "julia" else "r"
-    return (f"Complete the following {DISPLAY[p.lang]} function. Answer with the complete function in a single "
+    lang = get_language(p.lang)
+    fence = lang.fence
+    return (f"Complete the following {lang.display} function. Answer with the complete function in a single "
             f"```{fence} code block.\n\n```{fence}\n{p.prompt.strip()}\n```")
 
 

@@ -62,8 +62,7 @@ def summarize(df: pd.DataFrame, ks: list[int], iters: int, seed: int) -> dict[st
             out[f"pass@{k}"] = mean_pass_at_k(per["n"].tolist(), per["c"].tolist(), k)
             out[f"pass@{k}_ci95"] = [lo, hi]
     counts = collections.Counter(df["status"])
-    out["statuses"] = {s: counts.get(s.value, 0) / max(1, len(df)) for s in Status}
-    out["statuses"] = {k.value: v for k, v in out["statuses"].items()}
+    out["statuses"] = {s.value: counts.get(s.value, 0) / max(1, len(df)) for s in Status}
     return out
 
 

@@ -30,7 +30,9 @@ class Mount:
 
 class Language(ABC):
     name: str = ""
-    aliases: tuple[str, ...] = ()
+    display: str = ""                   # the name people use ("Julia", "R")
+    fence: str = ""                     # the tag of a fenced code block in this language
+    fence_tags: frozenset[str] = frozenset()   # tags accepted as this language
     suffix: str = ""
     harness_file: str = ""
     #: True when the worker enforces the per-job timeout itself and survives it (fork-based);

@@ -20,6 +20,9 @@ _TEST_MACRO = re.compile(r"@test(set|_throws|_broken|_skip)?\b")
 
 class Julia(Language):
     name = "julia"
+    display = "Julia"
+    fence = "julia"
+    fence_tags = frozenset({"julia", "jl"})
     aliases = ("jl",)
     suffix = ".jl"
     harness_file = "julia_worker.jl"

@@ -18,6 +18,9 @@ _TESTTHAT = re.compile(r"\b(test_that|expect_[a-z_]+|describe)\s*\(")
 
 class R(Language):
     name = "r"
+    display = "R"
+    fence = "r"
+    fence_tags = frozenset({"r"})
     aliases = ("R",)
     suffix = ".R"
     harness_file = "r_worker.R"

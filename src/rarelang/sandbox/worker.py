@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from ..languages import Language
+from ..languages.base import HARNESS_DIR
 from .backends import Backend
 from .classify import RawResult
 from .config import SandboxConfig
@@ -84,7 +85,7 @@ class Worker:
         if self.backend.pid_namespace:
             env["RARELANG_PIDNS"] = "1"
         argv = self.lang.worker_argv(self.cfg, self.backend, req_fd=req_r, resp_fd=w, once=self.once)
-        cmd = self.backend.command(argv, workdir=self.dir, harness_dir=_harness_dir(),
+        cmd = self.backend.command(argv, workdir=self.dir, harness_dir=HARNESS_DIR,
                                    mounts=self.lang.mounts(self.cfg, self.backend), env=env,
                                    lang=self.lang.name)
         self._log_path = self.dir.parent / f"{self.dir.name}.log"
@@ -270,8 +271,3 @@ class Worker:
         if rc is not None and self.backend.name in ("bwrap", "apptainer") and 128 < rc < 160:
             return -(rc - 128)
         return rc
-
-
-def _harness_dir() -> Path:
-    from ..languages.base import HARNESS_DIR
-    return HARNESS_DIR

@@ -10,10 +10,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..languages import canonical_language
+from ..languages import canonical_language, get_language
 from ..schema import read_table
 
-DISPLAY = {"julia": "Julia", "r": "R"}
 INSTRUCTION = ("Solve the following problem in {display}. Answer with the complete {display} code in a "
                "single ```{fence} code block; do not write tests.\n\n{prompt}")
 
@@ -48,11 +47,12 @@ def first_test(tests: str, lang: str) -> str:
 
 
 def build_prompt(prompt: str, lang: str, tests: str = "", include_first_test: bool = False) -> str:
-    text = INSTRUCTION.format(display=DISPLAY[lang], fence="julia" if lang == "julia" else "r", prompt=prompt.strip())
+    language = get_language(lang)
+    text = INSTRUCTION.format(display=language.display, fence=language.fence, prompt=prompt.strip())
     if include_first_test:
         t = first_test(tests, lang)
         if t:
-            text += f"\n\nFor example, this test must pass:\n```{'julia' if lang == 'julia' else 'r'}\n{t}\n```"
+            text += f"\n\nFor example, this test must pass:\n```{language.fence}\n{t}\n```"
     return text
 
 

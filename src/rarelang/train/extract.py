@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+#.-]*)[^\n]*\n(.*?)(?:(?<=\n)[ \t]*```|\Z)", re.S)
-LANG_TAGS = {"julia": {"julia", "jl"}, "r": {"r"}}
+from ..codeblocks import fenced_blocks
+from ..languages import get_language
+
 _CODE_HINT = {"julia": re.compile(r"^\s*(function\s+\w|\w+\s*\([^)]*\)\s*=[^=]|using\s+\w|struct\s+\w)", re.M),
               "r": re.compile(r"(<-|=)\s*function\s*\(", re.M)}
 
@@ -27,9 +28,10 @@ def extract_code(completion: Any, lang: str) -> str | None:
     """The program in a completion: the first block fenced with the language's tag, else the first
     untagged block, else the whole text if it looks like code of that language; None if no code."""
     text = completion_text(completion).replace("\r\n", "\n")
-    blocks = [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(text)]
+    blocks = fenced_blocks(text)
+    tags = get_language(lang).fence_tags
     for tag, code in blocks:
-        if tag in LANG_TAGS[lang] and code.strip():
+        if tag in tags and code.strip():
             return code.strip("\n") + "\n"
     for tag, code in blocks:
         if not tag and code.strip():

@@ -14,7 +14,9 @@ from typing import Any, Callable
 
 from ..sandbox import Job, Outcome, SandboxPool, Status
 from ..sandbox.outcome import STATUSES
-from .extract import LANG_TAGS, _FENCE, completion_text, extract_code
+from ..codeblocks import fenced_blocks
+from ..languages import get_language
+from .extract import completion_text, extract_code
 
 
 class ExecutionReward:
@@ -80,6 +82,7 @@ class FormatReward:
     def __call__(self, prompts: list[Any], completions: list[Any], lang: list[str], **_: Any) -> list[float]:
         out = []
         for c, lg in zip(completions, lang):
-            blocks = [m.group(1).lower() for m in _FENCE.finditer(completion_text(c))]
-            out.append(self.weight if len(blocks) == 1 and blocks[0] in LANG_TAGS[lg] else 0.0)
+            blocks = fenced_blocks(completion_text(c))
+            ok = len(blocks) == 1 and blocks[0][0] in get_language(lg).fence_tags
+            out.append(self.weight if ok else 0.0)
         return out

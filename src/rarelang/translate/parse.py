@@ -11,16 +11,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..codeblocks import FENCE, fenced_blocks
+from ..languages import get_language
+
 _HEADING = re.compile(
     r"^[ \t]*(?:#{1,6}[ \t]*)?(?:\*\*|__)?[ \t]*(prompt|problem(?: statement)?|solution|code|tests?|unit tests?)"
     r"[ \t]*(?:\*\*|__)?[ \t]*:?[ \t]*(?:\*\*|__)?[ \t]*$", re.I | re.M)
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+#.-]*)[^\n]*\n(.*?)(?:(?<=\n)[ \t]*```|\Z)", re.S)
 _KIND = {"prompt": "prompt", "problem": "prompt", "problem statement": "prompt", "solution": "solution",
          "code": "solution", "test": "tests", "tests": "tests", "unit test": "tests", "unit tests": "tests"}
 
 OTHER_TAGS = {"python", "py", "python3", "javascript", "js", "java", "cpp", "c++", "c", "rust", "go",
               "ruby", "matlab", "typescript", "ts", "bash", "sh"}
-LANG_TAGS = {"julia": {"julia", "jl"}, "r": {"r", "rscript", "splus"}}
 TEST_MARKER = {"julia": re.compile(r"@test\b"), "r": re.compile(r"\b(test_that|expect_[a-z_]+)\s*\(")}
 PY_LINE = re.compile(r"^\s*(def [A-Za-z_]\w*\(.*\)\s*(->.*)?:\s*$|import [a-z_]+\s*$|from [a-z_.]+ import )", re.M)
 
@@ -54,7 +55,7 @@ def _sections(text: str) -> dict[str, str]:
 
 def _code(section: str) -> tuple[str, str]:
     """(fence tag, code) of the first fenced block, else ("", the section as is)."""
-    m = _FENCE.search(section)
+    m = FENCE.search(section)
     if m:
         return m.group(1).lower(), m.group(2).strip("\n")
     return "", section.strip()
@@ -92,7 +93,7 @@ def parse_response(text: str, lang: str, entry: str = "", question: str = "") ->
         test_tag, tests = _code(sec["tests"])
         prompt = sec.get("prompt", "")
     else:
-        blocks = [(m.group(1).lower(), m.group(2).strip("\n")) for m in _FENCE.finditer(text)]
+        blocks = [(tag, code.strip("\n")) for tag, code in fenced_blocks(text)]
         if not blocks:
             raise ParseReject("no code in the response")
         test_idx = next((i for i, (_, c) in enumerate(blocks) if i > 0 and TEST_MARKER[lang].search(c)), None)
@@ -108,8 +109,7 @@ def parse_response(text: str, lang: str, entry: str = "", question: str = "") ->
     prompt = re.sub(r"^```[^\n]*\n|```$", "", prompt.strip()).strip()
     origin = "teacher"
     if not prompt and question.strip():
-        display = {"julia": "Julia", "r": "R"}[lang]
-        prompt = re.sub(r"\bPython\b", display, question.strip())
+        prompt = re.sub(r"\bPython\b", get_language(lang).display, question.strip())
         origin = "question"
     if not prompt:
         raise ParseReject("missing PROMPT section")

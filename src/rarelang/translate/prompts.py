@@ -5,18 +5,16 @@ from __future__ import annotations
 
 TEMPLATE_VERSION = "v3"
 
-LANG_INFO = {
+from ..languages import get_language
+
+LANG_INFO = {   # what the teacher is told per language (name and fence tag: rarelang.languages)
     "julia": {
-        "display": "Julia",
-        "fence": "julia",
         "solution_notes": "Use only Julia 1.5 and its standard library (no packages; `Returns`, "
                           "`eachsplit`, `stack`, `allequal` do not exist in 1.5).",
         "tests": "`using Test` followed by one `@testset` block that holds one `@test` per Python "
                  "assert (same inputs, same expected values, in Julia syntax).",
     },
     "r": {
-        "display": "R",
-        "fence": "r",
         "solution_notes": "Use only base R (no packages). Python lists become vectors (or lists when "
                           "the elements differ in type), None becomes NULL, True/False become TRUE/FALSE.",
         "tests": "`library(testthat)` followed by `test_that(...)` blocks with one `expect_equal`, "
@@ -100,9 +98,9 @@ test_that("add_one adds one to every element", {
 
 
 def _user(lang: str, question: str, test_cases: list[str], entry: str) -> str:
-    info = LANG_INFO[lang]
-    return USER.format(display=info["display"], question=question.strip(), tests="\n".join(test_cases),
-                       entry=entry or "the function", fence=info["fence"],
+    info, language = LANG_INFO[lang], get_language(lang)
+    return USER.format(display=language.display, question=question.strip(), tests="\n".join(test_cases),
+                       entry=entry or "the function", fence=language.fence,
                        solution_notes=info["solution_notes"], tests_spec=info["tests"])
 
 

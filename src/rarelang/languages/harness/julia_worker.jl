@@ -526,7 +526,6 @@ function execute(nonce::String, style::String, code::String, tests::String)
         redirect_stderr(old_err)
         close(out); close(err)
     end
-    changed = Dict(ENV) != snap.env || pwd() != JOBDIR
     restore!(snap)
     taint = get(res, "taint", "")
     delta = Base.get_world_counter() - w_before
@@ -537,7 +536,6 @@ function execute(nonce::String, style::String, code::String, tests::String)
         taint = "stopped before the method check"
     end
     res["taint"] = taint
-    res["state_restored"] = changed
     res["seconds"] = time() - t0
     res["nonce"] = nonce
     if res["error_kind"] == "memory"

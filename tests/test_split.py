@@ -61,6 +61,20 @@ def test_dedup_counts_in_report():
     assert rep["near_duplicates_removed"] == 1 and len(train) + len(test) == 2
 
 
+def test_a_task_translated_twice_is_one_problem():
+    df = frame([("a", "r", "return the sum of the two given integers a and b"),
+                ("a", "r", "compute the total of integer arguments a plus b, written differently"),
+                ("a", "julia", "return the sum of the two given integers a and b"),
+                ("b", "r", "sort the list in place and return nothing at all")])
+    train, test, rep = split_dataset(df, test_fraction=0.5, seed=0, dedup_threshold=0.9, decontam_ngram=10,
+                                     reference=None)
+    both = pd.concat([train, test])
+    assert not both.duplicated(["lang", "task_id"]).any()
+    assert len(both) == 3 and rep["repeated_tasks_removed"] == 1
+    assert rep["per_language"]["r"]["repeated_tasks_removed"] == 1
+    assert both[(both.lang == "r") & (both.task_id == "a")].prompt.item().startswith("return the sum")
+
+
 def test_decontamination_against_multipl_e():
     ref = load_multipl_e_texts(repo_root().parent / "shared" / "multipl-e")
     assert set(ref) == {"humaneval-jl", "humaneval-r", "mbpp-jl", "mbpp-r"}

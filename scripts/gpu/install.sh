@@ -1,12 +1,30 @@
 #!/usr/bin/env bash
 # On the GPU machine (Ubuntu 24.04, no network): put the pieces from scripts/gpu/stage.sh in place.
 #   bash scripts/gpu/install.sh base      R + bubblewrap (/opt/rdeb), wheels (/root/site), data
-#   bash scripts/gpu/install.sh model     append the carried model piece(s); assemble when complete
-# Idempotent; everything lands outside the working tree (/opt/rdeb, /root/stage), so it survives
-# between calls while the machine stays warm.
+#   bash scripts/gpu/install.sh julia     the carried Julia piece(s); unpacked to /opt/julia-1.5.3 when complete
+#   bash scripts/gpu/install.sh model     the carried model piece(s); assembled when complete
+# Idempotent; everything lands outside the working tree (/opt, /root/stage), so it survives
+# between calls while the machine stays warm. Pieces are sha256-checked.
 set -euo pipefail
 STAGE=/root/stage
 mkdir -p "$STAGE"
+
+# collect SRC DEST: copy the pieces carried in this call; succeed (0) once all listed pieces are there
+collect() {
+  local src=$1 dest=$2 f
+  mkdir -p "$dest"
+  for f in "$src"/part* "$src"/SHA256SUMS "$src"/WHOLE.sha256 "$src"/NAME; do
+    [ -e "$f" ] || continue
+    cp -f "$f" "$dest/"
+    case "$f" in */part*) echo "install: got $(basename "$src")/$(basename "$f")" ;; esac
+  done
+  [ -f "$dest/SHA256SUMS" ] || { echo "install: SHA256SUMS of $src not carried yet"; return 1; }
+  local want have
+  want=$(wc -l < "$dest/SHA256SUMS"); have=$(ls "$dest"/part* 2>/dev/null | wc -l)
+  if [ "$have" -lt "$want" ]; then echo "install: $have of $want piece(s) of $src so far"; return 1; fi
+  (cd "$dest" && sha256sum -c --quiet SHA256SUMS) || { echo "install: a piece of $src is corrupt" >&2; exit 1; }
+}
+
 case "${1:-base}" in
 base)
   if [ ! -x /opt/rdeb/usr/lib/R/bin/exec/R ]; then
@@ -24,21 +42,29 @@ base)
   cp -f .gpu/data/* "$STAGE"/ 2>/dev/null || true
   echo "install: R $(LD_LIBRARY_PATH=$(cat scripts/gpu/ld_library_path) Rscript -e 'cat(as.character(getRversion()), as.character(packageVersion("testthat")))' 2>&1 | tail -1)"
   ;;
-model)
-  for f in .gpu/model/part*; do
-    [ -e "$f" ] || continue
-    cp -f "$f" "$STAGE/$(basename "$f")"
-    echo "install: got $(basename "$f")"
-  done
-  cp -f .gpu/model/SHA256SUMS .gpu/model/WHOLE.sha256 .gpu/model/NAME "$STAGE/" 2>/dev/null || true
-  if [ -f "$STAGE/SHA256SUMS" ] && (cd "$STAGE" && sha256sum -c --quiet SHA256SUMS 2>/dev/null); then
-    name=$(cat "$STAGE/NAME")
-    mkdir -p "$STAGE/models/gguf"
-    cat "$STAGE"/part* > "$STAGE/models/gguf/$name"
-    [ "$(sha256sum < "$STAGE/models/gguf/$name" | cut -d' ' -f1)" = "$(cat "$STAGE/WHOLE.sha256")" ] \
-      && echo "install: model assembled, sha256 ok" || { echo "install: model sha256 mismatch" >&2; exit 1; }
-  else
-    echo "install: $(ls "$STAGE"/part* 2>/dev/null | wc -l) piece(s) so far"
+julia)
+  JL=/opt/julia-1.5.3/usr/bin/julia
+  if [ ! -x "$JL" ] && collect .gpu/julia "$STAGE/julia-pieces"; then
+    cat "$STAGE"/julia-pieces/part* | xz -d | tar -C /opt -xf -
+    rm -rf "$STAGE/julia-pieces"
+  fi
+  if [ -x "$JL" ]; then
+    # a failing @test must be recorded, not segfault (the libunwind pitfall; see install_julia.sh)
+    "$JL" --startup-file=no -e 'using Test; ts = Test.DefaultTestSet("t"); Test.push_testset(ts); @test 1 == 2; Test.pop_testset(); println("install: Julia ", VERSION, ", failing @test recorded: ", ts.n_passed, "/", length(ts.results))'
   fi
   ;;
+model)
+  if collect .gpu/model "$STAGE/model-pieces"; then
+    name=$(cat "$STAGE/model-pieces/NAME")
+    mkdir -p "$STAGE/models/gguf"
+    if [ ! -f "$STAGE/models/gguf/$name" ]; then
+      cat "$STAGE"/model-pieces/part* > "$STAGE/models/gguf/$name.partial"
+      [ "$(sha256sum < "$STAGE/models/gguf/$name.partial" | cut -d' ' -f1)" = "$(cat "$STAGE/model-pieces/WHOLE.sha256")" ] \
+        || { echo "install: model sha256 mismatch" >&2; exit 1; }
+      mv "$STAGE/models/gguf/$name.partial" "$STAGE/models/gguf/$name"
+    fi
+    echo "install: model $name assembled, sha256 ok"
+  fi
+  ;;
+*) echo "usage: $0 base|julia|model" >&2; exit 2 ;;
 esac

@@ -2,6 +2,8 @@
 # Build what the GPU machine lacks into .gpu/ (git-ignored; each piece travels with `carry`):
 #   .gpu/r.tar.xz       R 4.2 + testthat + jsonlite and the libraries they need, plus bubblewrap,
 #                       from Debian bookworm, unpacked (dpkg -x) under /opt/rdeb
+#   .gpu/julia/partNN   Julia 1.5.3 (the prefix `make setup` installs) with every library it loads
+#                       from the system, xz-compressed in ≤ 60 MiB pieces + SHA256SUMS
 #   .gpu/wheels/        trl, datasets and their missing dependencies (cp312 manylinux wheels)
 #   .gpu/model/partNN   the student GGUF in ≤ 60 MiB pieces + SHA256SUMS
 # On the device, scripts/gpu/install.sh puts them in place (see docs/GPU.md).
@@ -30,6 +32,42 @@ if [ ! -f "$OUT/r.tar.xz" ]; then
       -o -name po -o -name tests -o -name demo -o -name examples \) -prune -exec rm -rf {} +
   tar -C "$work/root" -cJf "$OUT/r.tar.xz" .
   echo "stage: $(wc -l < "$work/pkgs") Debian packages → $OUT/r.tar.xz ($(du -h "$OUT/r.tar.xz" | cut -f1))"
+fi
+
+# --- Julia 1.5.3, self-contained --------------------------------------------------------------
+JP="${JULIA_PREFIX:-/opt/julia-1.5.3}"
+if [ ! -f "$OUT/julia/SHA256SUMS" ]; then
+  [ -x "$JP/usr/bin/julia" ] || bash scripts/setup/install_julia.sh "$JP"
+  jwork=$(mktemp -d)
+  cp -a "$JP" "$jwork/julia-1.5.3"
+  L="$jwork/julia-1.5.3/usr/lib/x86_64-linux-gnu"
+  # links from the private dir into bookworm's /usr/lib become links to copies beside them
+  find "$L/julia" -type l -lname '/*' | while read -r link; do
+    target=$(readlink "$link"); cp -L "$target" "$L/$(basename "$target")"
+    patchelf --set-rpath '$ORIGIN' "$L/$(basename "$target")"
+    ln -sfn "../$(basename "$target")" "$link"
+  done
+  # and every other library the prefix loads from the system, except glibc and the C++ runtime
+  # (the device's are newer); copies get RUNPATH $ORIGIN so they find each other
+  for f in "$L"/*.so* "$L"/julia/*.so* "$jwork/julia-1.5.3/usr/bin/julia"; do ldd "$f" 2>/dev/null || true; done \
+    | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u \
+    | grep -vE '^(libc|libm|libdl|libpthread|librt|libresolv|libutil|ld-linux-x86-64|libgcc_s|libstdc\+\+)\.so' \
+    | while read -r name path; do
+        case "$path" in "$jwork"/*) continue ;; esac
+        [ -e "$L/$name" ] || { cp -L "$path" "$L/$name"; patchelf --set-rpath '$ORIGIN' "$L/$name"; }
+      done
+  # check: no real file in the prefix loads anything from the system but glibc and the C++ runtime
+  left=$(find "$L" "$jwork/julia-1.5.3/usr/bin" -type f -name '*.so*' -o -type f -name julia | grep -v '/sys.so$' \
+         | xargs -n1 ldd 2>/dev/null | awk '$2 == "=>" {print $1, $3}' | grep -v " $jwork/" \
+         | grep -vE '^(libc|libm|libdl|libpthread|librt|libresolv|libutil|ld-linux-x86-64|libgcc_s|libstdc\+\+)\.so' | sort -u || true)
+  [ -z "$left" ] || { echo "stage: the Julia prefix still loads from the system:" >&2; echo "$left" >&2; exit 1; }
+  rm -rf "$jwork"/julia-1.5.3/usr/share/{doc,man,info} "$L"/julia/lib{ccall,llvmcall}test.so
+  mkdir -p "$OUT/julia"
+  tar -C "$jwork" -cf - julia-1.5.3 | xz -T0 -9 > "$jwork/julia.tar.xz"
+  split -b 60M -d "$jwork/julia.tar.xz" "$OUT/julia/part"
+  (cd "$OUT/julia" && sha256sum part* > SHA256SUMS)
+  echo "stage: Julia prefix → $(ls "$OUT"/julia/part* | wc -l) piece(s), $(du -h "$jwork/julia.tar.xz" | cut -f1)"
+  rm -rf "$jwork"
 fi
 
 # --- Python wheels the device lacks -------------------------------------------------------------

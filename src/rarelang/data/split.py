@@ -2,6 +2,9 @@
 
 * Split: a row goes to test iff a seeded hash of its *source task id* falls below
   ``test_fraction`` — the same source problem is on one side only, in every language.
+* Repeated tasks (per language): a source task translated more than once (the seed import's R
+  train and test sets share 330 task ids, translated differently) keeps its first row only,
+  so a problem is one problem in pass@k and cannot be trained on twice.
 * Dedup (per language): prompts normalized (case, punctuation, whitespace); exact duplicates and
   near duplicates (Jaccard of word 5-gram shingles ≥ threshold, found with MinHash LSH and
   verified exactly) keep only their first row by task id.
@@ -140,9 +143,10 @@ def split_dataset(df: pd.DataFrame, *, test_fraction: float, seed: int, dedup_th
         raise ValueError(f"split.test_fraction must be in (0, 1), got {test_fraction}")
     df = df.sort_values(["lang", "task_id"], kind="stable").reset_index(drop=True)
     report: dict[str, Any] = {"input_rows": int(len(df)), "per_language": {}}
-    keep = np.ones(len(df), dtype=bool)
+    keep = ~df.duplicated(["lang", "task_id"], keep="first").to_numpy()
+    removed_rep = {lang: int((~keep[g.index.to_numpy()]).sum()) for lang, g in df.groupby("lang", sort=True)}
     removed_dup: dict[str, int] = {}
-    for lang, g in df.groupby("lang", sort=True):
+    for lang, g in df[keep].groupby("lang", sort=True):
         idx = g.index.to_numpy()
         dups = near_duplicates(g["prompt"].tolist(), dedup_threshold, seed)
         keep[idx[dups]] = False
@@ -162,10 +166,12 @@ def split_dataset(df: pd.DataFrame, *, test_fraction: float, seed: int, dedup_th
     for lang in sorted(df["lang"].unique()):
         report["per_language"][lang] = {
             "input": int((df["lang"] == lang).sum()),
+            "repeated_tasks_removed": removed_rep.get(lang, 0),
             "near_duplicates_removed": removed_dup.get(lang, 0),
             "contaminated_removed": dict(removed_contam.get(lang, {})),
             "train": int((train["lang"] == lang).sum()), "test": int((test["lang"] == lang).sum())}
     report.update(train_rows=int(len(train)), test_rows=int(len(test)),
+                  repeated_tasks_removed=int(sum(removed_rep.values())),
                   near_duplicates_removed=int(sum(removed_dup.values())),
                   contaminated_removed=int(sum(sum(v.values()) for v in removed_contam.values())),
                   decontamination={"ngram": decontam_ngram, "reference": sorted(reference or {})},

@@ -27,20 +27,23 @@ collect() {
 
 case "${1:-base}" in
 base)
-  if [ ! -x /opt/rdeb/usr/lib/R/bin/exec/R ]; then
+  if [ ! -x /opt/rdeb/usr/lib/R/bin/exec/R ] && [ -f .gpu/r.tar.xz ]; then
     mkdir -p /opt/rdeb && tar -C /opt/rdeb -xJf .gpu/r.tar.xz
     # Rscript has /usr/lib/R compiled in; nothing of R exists on the device, so links are safe
     for p in /usr/lib/R /usr/share/R /etc/R; do [ -e "$p" ] || ln -s "/opt/rdeb$p" "$p"; done
     # Debian writes /etc/R/Renviron in r-base-core's postinst, which dpkg -x does not run
     [ -f /opt/rdeb/etc/R/Renviron ] || cp /opt/rdeb/usr/lib/R/etc/Renviron.ucf /opt/rdeb/etc/R/Renviron
     ln -sf /opt/rdeb/usr/bin/Rscript /usr/local/bin/Rscript
-    ln -sf /opt/rdeb/usr/bin/bwrap /usr/local/bin/bwrap
   fi
+  # bubblewrap for the Julia machine too (scripts/gpu/stage.sh keeps a copy beside the R archive)
+  [ -x /usr/local/bin/bwrap ] || { [ -x /opt/rdeb/usr/bin/bwrap ] && ln -sf /opt/rdeb/usr/bin/bwrap /usr/local/bin/bwrap; } \
+    || { [ -f .gpu/bwrap.tar.xz ] && mkdir -p /opt/rdeb && tar -C /opt/rdeb -xJf .gpu/bwrap.tar.xz \
+         && ln -sf /opt/rdeb/usr/bin/bwrap /usr/local/bin/bwrap; } || true
   if [ ! -d /root/site/trl ]; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /root/site .gpu/wheels/*.whl
   fi
   cp -f .gpu/data/* "$STAGE"/ 2>/dev/null || true
-  echo "install: R $(LD_LIBRARY_PATH=$(cat scripts/gpu/ld_library_path) Rscript -e 'cat(as.character(getRversion()), as.character(packageVersion("testthat")))' 2>&1 | tail -1)"
+  [ -x /opt/rdeb/usr/lib/R/bin/exec/R ] && echo "install: R $(LD_LIBRARY_PATH=$(cat scripts/gpu/ld_library_path) Rscript -e 'cat(as.character(getRversion()), as.character(packageVersion("testthat")))' 2>&1 | tail -1)"
   ;;
 julia)
   JL=/opt/julia-1.5.3/usr/bin/julia

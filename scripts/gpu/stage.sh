@@ -4,6 +4,7 @@
 #                       from Debian bookworm, unpacked (dpkg -x) under /opt/rdeb
 #   .gpu/julia/partNN   Julia 1.5.3 (the prefix `make setup` installs) with every library it loads
 #                       from the system, xz-compressed in ≤ 60 MiB pieces + SHA256SUMS
+#   .gpu/bwrap.tar.xz   bubblewrap alone (a machine that runs only Julia)
 #   .gpu/wheels/        trl, datasets and their missing dependencies (cp312 manylinux wheels)
 #   .gpu/model/partNN   the student GGUF in ≤ 60 MiB pieces + SHA256SUMS
 # On the device, scripts/gpu/install.sh puts them in place (see docs/GPU.md).
@@ -32,6 +33,12 @@ if [ ! -f "$OUT/r.tar.xz" ]; then
       -o -name po -o -name tests -o -name demo -o -name examples \) -prune -exec rm -rf {} +
   tar -C "$work/root" -cJf "$OUT/r.tar.xz" .
   echo "stage: $(wc -l < "$work/pkgs") Debian packages → $OUT/r.tar.xz ($(du -h "$OUT/r.tar.xz" | cut -f1))"
+fi
+
+# bubblewrap alone, for a machine that runs only Julia
+if [ ! -f "$OUT/bwrap.tar.xz" ]; then
+  bw=$(mktemp -d); tar -C "$bw" -xJf "$OUT/r.tar.xz" ./usr/bin/bwrap && tar -C "$bw" -cJf "$OUT/bwrap.tar.xz" ./usr/bin/bwrap
+  rm -rf "$bw"
 fi
 
 # --- Julia 1.5.3, self-contained --------------------------------------------------------------

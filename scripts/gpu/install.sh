@@ -43,7 +43,7 @@ base)
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /root/site .gpu/wheels/*.whl
   fi
   cp -f .gpu/data/* "$STAGE"/ 2>/dev/null || true
-  [ -x /opt/rdeb/usr/lib/R/bin/exec/R ] && echo "install: R $(LD_LIBRARY_PATH=$(cat scripts/gpu/ld_library_path) Rscript -e 'cat(as.character(getRversion()), as.character(packageVersion("testthat")))' 2>&1 | tail -1)"
+  if [ -x /opt/rdeb/usr/lib/R/bin/exec/R ]; then echo "install: R $(LD_LIBRARY_PATH=$(cat scripts/gpu/ld_library_path) Rscript -e 'cat(as.character(getRversion()), as.character(packageVersion("testthat")))' 2>&1 | tail -1)"; fi
   ;;
 julia)
   JL=/opt/julia-1.5.3/usr/bin/julia

@@ -93,3 +93,25 @@ def test_resume_from_last_checkpoint(first_run, pool):
     assert res["summary"]["resumed_from"].endswith("checkpoint-2")
     assert res["summary"]["global_step"] == 3
     assert len(res["reward"].history) == 1           # only the one new step ran
+
+
+
+def test_timings_are_per_optimizer_step_with_gradient_accumulation(tmp_path, pool):
+    """With 2 accumulation steps generation and reward happen in one micro-step of two: the logged
+    times must still be the whole optimizer step's (not the average over its micro-steps)."""
+    from rarelang.train.run import train
+    model_dir = build_tiny(tmp_path / "tiny", seed=0)
+    params = _params(tmp_path, model_dir, 1)
+    params["train"]["grpo"].update(per_device_train_batch_size=4, gradient_accumulation_steps=2)
+    res = train(params, tmp_path, pool=pool)
+    assert len(res["reward"].history) == 1 and len(res["reward"].history[0]) == 8   # one batch of 2 × 4
+    (entry,) = [h for h in res["trainer"].state.log_history if "reward" in h]
+    # the reward function's own clock for its one call of the step (halved, it would be 0.5×)
+    assert entry["timing/reward_s_total"] == pytest.approx(entry["timing/reward_s"], rel=0.05)
+    parts = sum(entry[f"timing/{k}"] for k in ("generation_s", "reward_s_total", "scoring_other_s",
+                                                "loss_backward_s"))
+    if "step_time" in entry:                                       # and not counted twice either
+        assert parts <= 1.15 * entry["step_time"] + 0.05, (parts, entry["step_time"])
+    assert res["summary"]["reward_first_quarter"] == pytest.approx(entry["reward"])
+    cfg = json.loads((tmp_path / "results" / "tiny" / "config.json").read_text())
+    assert cfg["timing_per"] == "optimizer step"

@@ -64,10 +64,13 @@ def _timed_trainer_class():
             total = time.perf_counter() - t0
             reward_s = self._rl_reward_fn.take_seconds()
             m = self._metrics["train"]
-            m["timing/generation_s"].append(self._rl_gen)
-            m["timing/reward_s_total"].append(reward_s)
-            m["timing/scoring_other_s"].append(max(0.0, self._rl_prep - self._rl_gen - reward_s))
-            m["timing/loss_backward_s"].append(max(0.0, total - self._rl_prep))
+            # one value per micro-step, averaged at logging: scaled by the accumulation steps, the
+            # average is the time per optimizer step (generation happens in one micro-step of it)
+            ga = max(1, int(self.args.gradient_accumulation_steps))
+            m["timing/generation_s"].append(ga * self._rl_gen)
+            m["timing/reward_s_total"].append(ga * reward_s)
+            m["timing/scoring_other_s"].append(ga * max(0.0, self._rl_prep - self._rl_gen - reward_s))
+            m["timing/loss_backward_s"].append(ga * max(0.0, total - self._rl_prep))
             for metrics in self._rl_reward_fn.take_metrics():
                 for k, v in metrics.items():
                     m[k].append(v)
@@ -124,6 +127,9 @@ def summarize(history: list[dict[str, Any]]) -> dict[str, Any]:
             out[f"mean_{col}"] = float(df[col].mean())
     out["first_reward"] = float(df["reward"].iloc[0])
     out["last_reward"] = float(df["reward"].iloc[-1])
+    q = max(1, len(df) // 4)        # single steps are noisy: the first and last quarter of the run
+    out["reward_first_quarter"] = float(df["reward"].iloc[:q].mean())
+    out["reward_last_quarter"] = float(df["reward"].iloc[-q:].mean())
     out["status_fractions"] = {c.split("/", 1)[1]: float(df[c].mean()) for c in df if c.startswith("status/")}
     return out
 
@@ -196,7 +202,8 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
     pd.DataFrame([h for h in history if "reward" in h]).to_csv(results_dir / "log_history.csv", index=False)
     resolved = {"train": _json_safe(cfg), "model_dir": str(mdir), "dtype": dtype, "device": "cpu" if use_cpu else "cuda",
                 "resumed_from": resume_from, "grpo_args": _json_safe(args.to_dict()),
-                "dataset_rows": len(frame), "sandbox": _json_safe(pool.cfg.__dict__)}
+                "dataset_rows": len(frame), "sandbox": _json_safe(pool.cfg.__dict__),
+                "timing_per": "optimizer step"}   # logs before this key: per micro-step (see TimedGRPOTrainer)
     (results_dir / "config.json").write_text(json.dumps(resolved, indent=1) + "\n")
     summary = {"run_name": cfg["run_name"], "global_step": trainer.state.global_step, "wall_s": round(wall, 1),
                "resumed_from": resume_from, **summarize(history)}

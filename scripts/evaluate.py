@@ -3,14 +3,18 @@
 params.yaml `evaluate.models` (base, trained adapter, replayed outputs…) on every suite (held-out
 split, MultiPL-E HumanEval/MBPP for R and Julia), with per-status breakdowns.
 
-Writes results/eval/metrics.json (DVC metrics) and results/eval/completions.parquet (every
-completion, the program run, and its outcome).
+Writes results/eval/metrics.json (DVC metrics), results/eval/paired.json (every model against
+`base` on the same problems: the difference of pass@1 with a bootstrap CI over problems) and
+results/eval/completions.parquet (every completion, the program run, and its outcome).
 """
 
 import sys
 from pathlib import Path
 
 from _common import setup, stage_parser, write_json
+import pandas as pd
+
+from rarelang.evaluate.compare import paired_report
 from rarelang.evaluate.run import run_evaluation
 
 
@@ -25,10 +29,18 @@ def main() -> int:
     metrics = run_evaluation(params, repo, out_dir=out, progress=not args.quiet,
                              only_models=args.models.split(",") if args.models else None)
     write_json(out / "metrics.json", metrics)
+    ep = params.get("evaluate") or {}
+    paired = paired_report(pd.read_parquet(out / "completions.parquet"), iters=int(ep.get("bootstrap", 2000)),
+                           seed=int(ep.get("seed", 0)))
+    write_json(out / "paired.json", paired)
     for key, m in metrics.items():
         ks = [k for k in m if k.startswith("pass@") and not k.endswith("ci95")]
         print(f"{key}: " + ", ".join(f"{k}={m[k]:.3f} [{m[k + '_ci95'][0]:.3f}, {m[k + '_ci95'][1]:.3f}]"
                                       for k in ks) + f" ({m['problems']} problems)", file=sys.stderr)
+    for key, d in paired.items():
+        lo, hi = d["difference_ci95"]
+        print(f"{key}: pass@1 difference {d['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}] "
+              f"({d['better']} better, {d['worse']} worse of {d['problems']})", file=sys.stderr)
     return 0
 
 

@@ -105,3 +105,40 @@ def test_replay_reproduces_the_original_counts(pool, name, expected):
                         max_tokens=0, timeout_s=10, seed=0, replay_is_code=True, progress=False)
     assert len(df) == 500
     assert abs(int(df["passed"].sum()) - expected) <= 0.02 * 500
+
+
+def _frame(model, rates, n=10, suite="heldout", lang="r"):
+    import pandas as pd
+    rows = []
+    for t, r in enumerate(rates):
+        for i in range(n):
+            rows.append({"model": model, "suite": suite, "setting": "t0.2", "lang": lang, "task_id": f"t{t}",
+                         "sample": i, "passed": i < round(r * n)})
+    return pd.DataFrame(rows)
+
+
+def test_paired_difference_of_two_models():
+    from rarelang.evaluate.compare import paired_difference
+    base = _frame("base", [0.0, 0.2, 0.5, 1.0] * 10)
+    better = _frame("trained", [0.1, 0.4, 0.6, 1.0] * 10)          # better on 3 of every 4 problems
+    d = paired_difference(base, better, iters=500)["heldout/t0.2/r"]
+    assert d["problems"] == 40 and d["difference"] == pytest.approx(0.1)
+    assert d["better"] == 30 and d["worse"] == 0 and d["same"] == 10
+    lo, hi = d["difference_ci95"]
+    assert 0 < lo <= 0.1 <= hi and d["p_bootstrap_le_0"] == 0.0
+    same = paired_difference(base, base.assign(model="x"), iters=200)["heldout/t0.2/r"]
+    assert same["difference"] == 0 and same["difference_ci95"] == [0.0, 0.0]
+    # only the problems both models answered are paired
+    part = paired_difference(base, better[better.task_id.isin(["t0", "t1"])], iters=100)["heldout/t0.2/r"]
+    assert part["problems"] == 2 and part["difference"] == pytest.approx(0.15)
+
+
+def test_paired_report_keys_every_model_against_base():
+    from rarelang.evaluate.compare import paired_report
+    df = pd.concat([_frame("base", [0.0, 0.5] * 5), _frame("trained", [0.5, 0.5] * 5),
+                    _frame("other", [0.0, 0.0] * 5)])
+    rep = paired_report(df, iters=100)
+    assert set(rep) == {"trained-vs-base/heldout/t0.2/r", "other-vs-base/heldout/t0.2/r"}
+    assert rep["trained-vs-base/heldout/t0.2/r"]["difference"] == pytest.approx(0.25)
+    assert rep["other-vs-base/heldout/t0.2/r"]["difference"] == pytest.approx(-0.25)
+    assert paired_report(df[df.model != "base"]) == {}

@@ -1,0 +1,61 @@
+"""Paired comparison of two models on the same problems: the per-problem difference of pass@k,
+with a percentile bootstrap over problems.
+
+Both models answer the same problems, so the difference is estimated far more tightly from the
+pairs than by comparing two independent confidence intervals.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .passk import pass_at_k
+
+KEYS = ["suite", "setting", "lang", "task_id"]
+
+
+def per_problem(df: pd.DataFrame, k: int) -> pd.Series:
+    """pass@k of every (suite, setting, lang, task_id) in a completions frame."""
+    g = df.groupby(KEYS)["passed"].agg(["size", "sum"])
+    return pd.Series([pass_at_k(int(n), int(c), k) if k <= n else np.nan for n, c in zip(g["size"], g["sum"])],
+                     index=g.index, dtype=float)
+
+
+def paired_difference(base: pd.DataFrame, other: pd.DataFrame, *, k: int = 1, iters: int = 2000,
+                      alpha: float = 0.05, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """For every (suite, setting, lang) both frames cover: mean pass@k of each model on the
+    problems both answered, their difference (other - base) with a bootstrap CI over problems,
+    and how many problems got better / worse."""
+    a, b = per_problem(base, k), per_problem(other, k)
+    both = pd.concat({"base": a, "other": b}, axis=1, join="inner").dropna()
+    out: dict[str, dict[str, Any]] = {}
+    rng = np.random.default_rng(seed)
+    for (suite, setting, lang), g in both.groupby(level=["suite", "setting", "lang"]):
+        d = (g["other"] - g["base"]).to_numpy()
+        idx = rng.integers(0, len(d), size=(iters, len(d)))
+        boots = d[idx].mean(axis=1)
+        lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
+        out[f"{suite}/{setting}/{lang}"] = {
+            "problems": int(len(d)), "k": k,
+            f"base_pass@{k}": float(g["base"].mean()), f"other_pass@{k}": float(g["other"].mean()),
+            "difference": float(d.mean()), "difference_ci95": [float(lo), float(hi)],
+            "p_bootstrap_le_0": float((boots <= 0).mean()),
+            "better": int((d > 0).sum()), "worse": int((d < 0).sum()), "same": int((d == 0).sum())}
+    return out
+
+
+def paired_report(completions: pd.DataFrame, *, base: str = "base", iters: int = 2000,
+                  seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Every other model of a completions frame against ``base``, for every k = 1 the samples allow:
+    keys ``<model>-vs-<base>/<suite>/<setting>/<lang>``. Empty when ``base`` is missing."""
+    if completions.empty or base not in set(completions["model"]):
+        return {}
+    ref = completions[completions["model"] == base]
+    out: dict[str, dict[str, Any]] = {}
+    for name, g in completions[completions["model"] != base].groupby("model", sort=False):
+        for key, v in paired_difference(ref, g, k=1, iters=iters, seed=seed).items():
+            out[f"{name}-vs-{base}/{key}"] = v
+    return out

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from _common import setup, stage_parser
-from rarelang.figures import make_all
+from rarelang.figures import make_all, make_headline
 
 
 def main() -> int:
@@ -17,17 +17,18 @@ def main() -> int:
     ap.add_argument("--tables", default="paper/tables")
     ap.add_argument("--run", default=None, help="training run name (default: train.run_name)")
     ap.add_argument("--headline", default="results/headline",
-                    help="also draw the GPU headline run from this directory into <figures>/headline, "
-                         "<tables>/headline when it exists (run name grpo-r-0.5b)")
+                    help="also draw the GPU headline runs (one sub-directory per run, see docs/GPU.md) into "
+                         "<figures>/headline, <tables>/headline when the directory exists")
     args = ap.parse_args()
     params, repo = setup(args)
     run = args.run or (params.get("train") or {}).get("run_name") or "grpo"
-    jobs = [(repo / args.results, repo / args.figures, repo / args.tables, run)]
+    jobs = [(repo / args.results, lambda: make_all(repo / args.results, repo / args.figures, repo / args.tables,
+                                                   run=run))]
     if args.headline and (repo / args.headline).is_dir():
-        jobs.append((repo / args.headline, repo / args.figures / "headline", repo / args.tables / "headline",
-                     "grpo-r-0.5b"))
-    for results, figures, tables, run_name in jobs:
-        made = make_all(results, figures, tables, run=run_name)
+        h = repo / args.headline
+        jobs.append((h, lambda: make_headline(h, repo / args.figures / "headline", repo / args.tables / "headline")))
+    for results, make in jobs:
+        made = make()
         print(f"figures from {results}: {len(made['figures'])} file(s), tables: {made['tables']}", file=sys.stderr)
         for s in made["skipped"]:
             print(f"  skipped (no input yet): {s}", file=sys.stderr)

@@ -53,3 +53,33 @@ def test_latex_tables_hold_the_numbers():
     assert t.count(r"\\") == 4 and r"\toprule" in t
     p = passk_table(METRICS)
     assert r"humaneval-r & r & t0.2 & base & 10 & 20 & pass@1 = 0.213 [0.163, 0.273] \\" in p
+
+
+def test_headline_runs_side_by_side(tmp_path):
+    from rarelang.figures import make_headline
+    head = tmp_path / "headline"
+    head.mkdir()
+    for lang, run, steps in (("r", "grpo-r", 39), ("julia", "grpo-julia", 16)):
+        res = fixture(tmp_path / lang)
+        (res / "validation.json").unlink()
+        (res / "train" / "grpo").rename(res / "train" / run)
+        (res / "train" / run / "summary.json").write_text(json.dumps(
+            {"global_step": steps, "mean_step_time": 26.3, "reward_first_quarter": -0.4}))
+        metrics = {k.replace("/r", f"/{lang}").replace("-r/", f"-{lang}/"): v for k, v in METRICS.items()}
+        (res / "eval" / "metrics.json").write_text(json.dumps(metrics))
+        (res / "eval" / "paired.json").write_text(json.dumps({f"trained-vs-base/heldout/t0.2/{lang}": {
+            "problems": 20, "k": 1, "base_pass@1": 0.213, "other_pass@1": 0.287, "difference": 0.074,
+            "difference_ci95": [0.01, 0.15], "better": 7, "worse": 2, "same": 11}}))
+        res.rename(head / lang)
+    made = make_headline(head, tmp_path / "fig", tmp_path / "tab")
+    assert not made["skipped"]
+    for f in ("r/train_reward.png", "julia/train_reward.png", "passk_t0_2_passat1.png"):
+        assert (tmp_path / "fig" / f).stat().st_size > 1000, f
+    paired = (tmp_path / "tab" / "paired.tex").read_text()
+    assert r"heldout & julia & trained-vs-base & 20 & 0.213 & 0.287 & 7/2 & +0.074 [+0.010, +0.150] \\" in paired
+    assert paired.count("trained-vs-base") == 2
+    runs = (tmp_path / "tab" / "train_runs.tex").read_text()
+    assert r"Quantity & grpo-julia & grpo-r \\" in runs and r"GRPO steps & 16 & 39 \\" in runs
+    assert r"s / step & 26.3 & 26.3 \\" in runs
+    passk = (tmp_path / "tab" / "passk.tex").read_text()
+    assert "humaneval-julia & julia" in passk and "humaneval-r & r" in passk

@@ -191,6 +191,83 @@ def train_table(summary: dict[str, Any]) -> str:
     return "\n".join(rows) + "\n"
 
 
+def paired_table(paired: dict[str, Any]) -> str:
+    """The paired pass@1 comparison (rarelang.evaluate.compare): base, trained, difference [CI]."""
+    rows = [r"\begin{tabular}{lllrrrrl}", r"\toprule",
+            r"Suite & Lang. & Comparison & Problems & Base & Trained & Better/worse & Difference [95\% CI] \\",
+            r"\midrule"]
+    for key in sorted(paired, key=lambda k: (k.split("/")[3], k.split("/")[1], k)):
+        d = paired[key]
+        comp, suite, _setting, lang = key.split("/")
+        k = d.get("k", 1)
+        lo, hi = d["difference_ci95"]
+        rows.append(f"{_tex_escape(suite)} & {_tex_escape(lang)} & {_tex_escape(comp)} & {d['problems']} & "
+                    f"{d[f'base_pass@{k}']:.3f} & {d[f'other_pass@{k}']:.3f} & {d['better']}/{d['worse']} & "
+                    f"{d['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}] \\\\")
+    rows += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(rows) + "\n"
+
+
+def train_runs_table(summaries: dict[str, dict[str, Any]]) -> str:
+    """Several GRPO runs side by side (one column per run)."""
+    keys = [("global_step", "GRPO steps", "{}"), ("reward_first_quarter", "reward, first quarter", "{:.3f}"),
+            ("reward_last_quarter", "reward, last quarter", "{:.3f}"), ("mean_pass_rate", "pass rate (training)", "{:.3f}"),
+            ("mean_frac_reward_zero_std", "zero-variance groups", "{:.3f}"), ("mean_step_time", "s / step", "{:.1f}"),
+            ("mean_timing/generation_s", "generation s / step", "{:.1f}"),
+            ("mean_timing/reward_s_total", "reward s / step", "{:.1f}"),
+            ("mean_timing/loss_backward_s", "loss+backward s / step", "{:.1f}")]
+    names = list(summaries)
+    rows = [r"\begin{tabular}{l" + "r" * len(names) + "}", r"\toprule",
+            "Quantity & " + " & ".join(_tex_escape(n) for n in names) + r" \\", r"\midrule"]
+    for k, label, fmt in keys:
+        if any(k in s for s in summaries.values()):
+            rows.append(label + " & " + " & ".join(fmt.format(s[k]) if k in s else "--" for s in summaries.values())
+                        + r" \\")
+    rows += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(rows) + "\n"
+
+
+def make_headline(headline: Path, figures: Path, tables: Path) -> dict[str, list[str]]:
+    """The GPU headline runs: one sub-directory per run (results/headline/<lang>/{train/<run>,eval}).
+    Per run: its training curves and pass@k figure (<figures>/<lang>/); over all runs: one pass@k
+    table, one paired-difference table, one training table and one pass@1 figure."""
+    made: dict[str, list[str]] = {"figures": [], "tables": [], "skipped": []}
+    tables.mkdir(parents=True, exist_ok=True)
+    metrics: dict[str, Any] = {}
+    paired: dict[str, Any] = {}
+    summaries: dict[str, dict[str, Any]] = {}
+    for d in sorted(p for p in headline.iterdir() if (p / "train").is_dir() or (p / "eval").is_dir()):
+        runs = sorted((d / "train").iterdir()) if (d / "train").is_dir() else []
+        run = runs[0].name if len(runs) == 1 else "none"
+        sub = make_all(d, figures / d.name, tables / d.name, run=run)
+        sub["skipped"] = [x for x in sub["skipped"] if not x.endswith("validation.json")]   # one for all runs
+        for k in made:
+            made[k] += sub[k] if k != "tables" else [f"{d.name}/{t}" for t in sub[k]]
+        if (d / "eval" / "metrics.json").exists():
+            metrics.update(json.loads((d / "eval" / "metrics.json").read_text()))
+        if (d / "eval" / "paired.json").exists():
+            paired.update(json.loads((d / "eval" / "paired.json").read_text()))
+        if run != "none" and (d / "train" / run / "summary.json").exists():
+            summaries[run] = json.loads((d / "train" / run / "summary.json").read_text())
+    vpath = headline / "validation.json"           # the data the runs trained on
+    if vpath.exists():
+        v = json.loads(vpath.read_text())
+        made["figures"] += [str(p) for p in funnel_figure(v, figures)]
+        (tables / "validation_funnel.tex").write_text(funnel_table(v))
+        made["tables"].append("validation_funnel")
+    if metrics:
+        made["figures"] += [str(p) for p in passk_figure(metrics, figures)]
+        (tables / "passk.tex").write_text(passk_table(metrics))
+        made["tables"].append("passk")
+    if paired:
+        (tables / "paired.tex").write_text(paired_table(paired))
+        made["tables"].append("paired")
+    if summaries:
+        (tables / "train_runs.tex").write_text(train_runs_table(summaries))
+        made["tables"].append("train_runs")
+    return made
+
+
 # ---------------------------------------------------------------- all
 def make_all(results: Path, figures: Path, tables: Path, run: str = "grpo") -> dict[str, list[str]]:
     made: dict[str, list[str]] = {"figures": [], "tables": [], "skipped": []}
@@ -222,4 +299,7 @@ def make_all(results: Path, figures: Path, tables: Path, run: str = "grpo") -> d
         table("passk", passk_table(m))
     else:
         made["skipped"].append(str(mpath))
+    ppath = results / "eval" / "paired.json"
+    if ppath.exists() and json.loads(ppath.read_text()):
+        table("paired", paired_table(json.loads(ppath.read_text())))
     return made

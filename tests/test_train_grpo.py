@@ -95,6 +95,34 @@ def test_resume_from_last_checkpoint(first_run, pool):
     assert len(res["reward"].history) == 1           # only the one new step ran
 
 
+def test_changed_settings_start_afresh_instead_of_resuming(tmp_path):
+    """resume: auto must not continue a checkpoint written under other settings or other data."""
+    from rarelang.train.run import choose_resume, run_fingerprint
+    data = tmp_path / "d.parquet"
+    data.write_bytes(b"rows")
+    cfg = {"model": "m", "languages": ["r"], "grpo": {"learning_rate": 1e-5, "max_steps": 2}, "max_wall_s": 60}
+    fp = run_fingerprint(cfg, data, {"passed": 1.0})
+    # continuable: a longer run, another time budget
+    longer = {**cfg, "grpo": {**cfg["grpo"], "max_steps": 9}, "max_wall_s": None}
+    assert run_fingerprint(longer, data, {"passed": 1.0}) == fp
+    # not continuable: learning rate, reward table, data
+    assert run_fingerprint({**cfg, "grpo": {**cfg["grpo"], "learning_rate": 2e-5}}, data, {"passed": 1.0}) != fp
+    assert run_fingerprint(cfg, data, {"passed": 2.0}) != fp
+    ck = tmp_path / "checkpoints"
+    assert choose_resume("auto", ck, fp) is None and (ck / "FINGERPRINT").read_text().strip() == fp
+    (ck / "checkpoint-2").mkdir()
+    (ck / "checkpoint-10").mkdir()
+    assert choose_resume("auto", ck, fp) == str(ck / "checkpoint-10")        # same run: go on
+    data.write_bytes(b"other rows")
+    fp2 = run_fingerprint(cfg, data, {"passed": 1.0})
+    assert fp2 != fp and choose_resume("auto", ck, fp2) is None              # other data: afresh
+    assert (tmp_path / "checkpoints.replaced" / "checkpoint-10").is_dir()   # kept aside, not lost
+    assert not list(ck.glob("checkpoint-*"))
+    (ck / "checkpoint-1").mkdir()
+    assert choose_resume("never", ck, fp2) is None and not list(ck.glob("checkpoint-*"))
+    assert choose_resume(str(tmp_path / "x"), ck, fp2) == str(tmp_path / "x")
+
+
 
 def test_timings_are_per_optimizer_step_with_gradient_accumulation(tmp_path, pool):
     """With 2 accumulation steps generation and reward happen in one micro-step of two: the logged

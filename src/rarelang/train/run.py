@@ -11,8 +11,10 @@ Writes (``out_dir`` = models/<run_name>, ``results_dir`` = results/train/<run_na
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -114,6 +116,44 @@ def _json_safe(x: Any) -> Any:
     return json.loads(json.dumps(x, default=str))
 
 
+# Settings that do not change what a step computes: a run may go on from its checkpoint under new values
+# (a longer max_steps, another time budget, other logging). Anything else starts the run afresh.
+_CONTINUABLE = {"max_wall_s", "resume", "launcher", "merge", "output_root", "results_root"}
+_CONTINUABLE_GRPO = {"max_steps", "save_steps", "save_total_limit", "logging_steps", "report_to", "log_completions"}
+
+
+def run_fingerprint(cfg: dict[str, Any], data_path: Path, reward_values: dict[str, Any] | None) -> str:
+    """What a checkpoint was trained with: settings (less the continuable ones), the training data's
+    bytes and the reward table. Resuming under a different fingerprint would mix two runs."""
+    c = {k: v for k, v in cfg.items() if k not in _CONTINUABLE}
+    c["grpo"] = {k: v for k, v in (cfg.get("grpo") or {}).items() if k not in _CONTINUABLE_GRPO}
+    h = hashlib.sha256(json.dumps(_json_safe({"train": c, "reward": reward_values}), sort_keys=True).encode())
+    with open(data_path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def choose_resume(resume: Any, ckpt_dir: Path, fingerprint: str) -> str | None:
+    """The checkpoint to resume from. ``auto``: the last one, if it was written under the same
+    fingerprint; checkpoints of other settings are moved aside (``checkpoints.replaced``), not deleted."""
+    if isinstance(resume, str) and resume not in ("auto", "never"):
+        return resume
+    ckpts = sorted(ckpt_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    stamp = ckpt_dir / "FINGERPRINT"
+    if ckpts and (resume != "auto" or not stamp.exists() or stamp.read_text().strip() != fingerprint):
+        if resume == "auto":
+            log.warning("the checkpoints in %s were written with other settings or data: starting afresh "
+                        "(they are kept in %s.replaced)", ckpt_dir, ckpt_dir.name)
+        aside = ckpt_dir.with_name(ckpt_dir.name + ".replaced")
+        shutil.rmtree(aside, ignore_errors=True)
+        ckpt_dir.rename(aside)
+        ckpts = []
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(fingerprint + "\n")
+    return str(ckpts[-1]) if ckpts else None
+
+
 def summarize(history: list[dict[str, Any]]) -> dict[str, Any]:
     steps = [h for h in history if "reward" in h]
     df = pd.DataFrame(steps)
@@ -175,10 +215,8 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
     trainer._rl_reward_fn = execution
     if cfg.get("max_wall_s"):
         trainer.add_callback(_wall_clock_callback(float(cfg["max_wall_s"])))
-    resume = cfg.get("resume", "auto")
-    ckpts = sorted((out_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    resume_from = str(ckpts[-1]) if resume == "auto" and ckpts else (resume if isinstance(resume, str) and
-                                                                      resume not in ("auto", "never") else None)
+    fingerprint = run_fingerprint(cfg, data_path, params.get("reward"))
+    resume_from = choose_resume(cfg.get("resume", "auto"), out_dir / "checkpoints", fingerprint)
     if resume_from:
         log.info("resuming from %s", resume_from)
     t0 = time.perf_counter()
@@ -203,7 +241,7 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
     resolved = {"train": _json_safe(cfg), "model_dir": str(mdir), "dtype": dtype, "device": "cpu" if use_cpu else "cuda",
                 "resumed_from": resume_from, "grpo_args": _json_safe(args.to_dict()),
                 "dataset_rows": len(frame), "sandbox": _json_safe(pool.cfg.__dict__),
-                "timing_per": "optimizer step"}   # logs before this key: per micro-step (see TimedGRPOTrainer)
+                "timing_per": "optimizer step", "fingerprint": fingerprint}   # logs before this key: per micro-step (see TimedGRPOTrainer)
     (results_dir / "config.json").write_text(json.dumps(resolved, indent=1) + "\n")
     summary = {"run_name": cfg["run_name"], "global_step": trainer.state.global_step, "wall_s": round(wall, 1),
                "resumed_from": resume_from, **summarize(history)}

@@ -13,7 +13,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: gpu-stage containers setup setup-system setup-julia setup-python models repro bench-train figures setup-paper paper test test-fast bench check-seed clean help
+.PHONY: gpu-stage gpu-collect containers setup setup-system setup-julia setup-python models repro bench-train figures setup-paper paper test test-fast bench check-seed clean help
 
 help:
 	@echo "make setup       install everything (idempotent: a second run is fast and changes nothing)"
@@ -62,6 +62,11 @@ figures: setup-python
 # the GPU machine lacks R, bubblewrap, TRL and the model: build the pieces it needs (docs/GPU.md)
 gpu-stage: setup-python
 	bash scripts/gpu/stage.sh
+
+# what headline runs brought back (folders of the device tool's files): make gpu-collect DIRS="a b"
+gpu-collect:
+	@test -n "$(DIRS)" || { echo 'usage: make gpu-collect DIRS="folder [folder ...]"' >&2; exit 2; }
+	PYTHONPATH=src $(PY) scripts/gpu/collect.py $(DIRS)
 
 # LaTeX is large: installed only by this target, not by `make setup`
 setup-paper:

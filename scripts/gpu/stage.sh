@@ -5,6 +5,8 @@
 #   .gpu/julia/partNN   Julia 1.5.3 (the prefix `make setup` installs) with every library it loads
 #                       from the system, xz-compressed in ≤ 60 MiB pieces + SHA256SUMS
 #   .gpu/bwrap.tar.xz   bubblewrap alone (a machine that runs only Julia)
+#   .gpu/data/          the seed import through sample → translate → validate → split (train/test
+#                       parquet, split.json, validation.json) + MultiPL-E HumanEval R/Julia
 #   .gpu/wheels/        trl, datasets and their missing dependencies (cp312 manylinux wheels)
 #   .gpu/model/partNN   the student GGUF in ≤ 60 MiB pieces + SHA256SUMS
 # On the device, scripts/gpu/install.sh puts them in place (see docs/GPU.md).
@@ -75,6 +77,28 @@ if [ ! -f "$OUT/julia/SHA256SUMS" ]; then
   (cd "$OUT/julia" && sha256sum part* > SHA256SUMS)
   echo "stage: Julia prefix → $(ls "$OUT"/julia/part* | wc -l) piece(s), $(du -h "$jwork/julia.tar.xz" | cut -f1)"
   rm -rf "$jwork"
+fi
+
+# --- the data: the seed import through the pipeline's own stages (same code as `dvc repro`) ----
+if [ ! -f "$OUT/data/train.parquet" ]; then
+  dwork=$(mktemp -d)
+  cp params.yaml "$dwork/params.yaml"
+  printf 'data.source: seed\nsample.n: null\n' > "$dwork/seed.yaml"
+  .venv/bin/python scripts/apply_config.py "$dwork/seed.yaml" --params "$dwork/params.yaml"
+  run() { .venv/bin/python "$@" --params "$dwork/params.yaml" -q; }
+  run scripts/sample.py -o "$dwork/problems.parquet"
+  run scripts/translate.py --problems "$dwork/problems.parquet" -o "$dwork/translations.parquet" \
+      --rejects "$dwork/rejects.parquet" --stats "$dwork/translate.json"
+  run scripts/validate.py --problems "$dwork/problems.parquet" --translations "$dwork/translations.parquet" \
+      -o "$dwork/validated.parquet" --outcomes "$dwork/outcomes.parquet" --metrics "$dwork/validation.json"
+  mkdir -p "$OUT/data.partial"
+  run scripts/split.py --validated "$dwork/validated.parquet" --train "$OUT/data.partial/train.parquet" \
+      --test "$OUT/data.partial/test.parquet" --metrics "$OUT/data.partial/split.json"
+  cp "$dwork/validation.json" "$OUT/data.partial/"
+  mdir=$(.venv/bin/python -c "import yaml; print(yaml.safe_load(open('params.yaml'))['evaluate']['multipl_e_dir'])")
+  cp "$mdir"/humaneval-r.jsonl "$mdir"/humaneval-jl.jsonl "$OUT/data.partial/"
+  rm -rf "$OUT/data" && mv "$OUT/data.partial" "$OUT/data" && rm -rf "$dwork"
+  echo "stage: data → $OUT/data ($(ls "$OUT/data" | tr '\n' ' '))"
 fi
 
 # --- Python wheels the device lacks -------------------------------------------------------------

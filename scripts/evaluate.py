@@ -14,7 +14,7 @@ from pathlib import Path
 from _common import setup, stage_parser, write_json
 import pandas as pd
 
-from rarelang.evaluate.compare import paired_report
+from rarelang.evaluate.compare import describe, paired_report
 from rarelang.evaluate.run import run_evaluation
 
 
@@ -38,9 +38,7 @@ def main() -> int:
         print(f"{key}: " + ", ".join(f"{k}={m[k]:.3f} [{m[k + '_ci95'][0]:.3f}, {m[k + '_ci95'][1]:.3f}]"
                                       for k in ks) + f" ({m['problems']} problems)", file=sys.stderr)
     for key, d in paired.items():
-        lo, hi = d["difference_ci95"]
-        print(f"{key}: pass@1 difference {d['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}] "
-              f"({d['better']} better, {d['worse']} worse of {d['problems']})", file=sys.stderr)
+        print(f"{key}: {describe(d)}", file=sys.stderr)
     return 0
 
 

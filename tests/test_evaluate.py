@@ -126,6 +126,8 @@ def test_paired_difference_of_two_models():
     assert d["better"] == 30 and d["worse"] == 0 and d["same"] == 10
     lo, hi = d["difference_ci95"]
     assert 0 < lo <= 0.1 <= hi and d["p_bootstrap_le_0"] == 0.0
+    from rarelang.evaluate.compare import describe
+    assert describe(d).startswith("pass@1 0.425 → 0.525, difference +0.100 [") and "30 better / 0 worse of 40" in describe(d)
     same = paired_difference(base, base.assign(model="x"), iters=200)["heldout/t0.2/r"]
     assert same["difference"] == 0 and same["difference_ci95"] == [0.0, 0.0]
     # only the problems both models answered are paired

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rarelang.evaluate.compare import paired_report
+from rarelang.evaluate.compare import describe, paired_report
 from rarelang.train.run import summarize
 
 TIMING = ("timing/generation_s", "timing/reward_s_total", "timing/scoring_other_s", "timing/loss_backward_s")
@@ -117,9 +117,7 @@ def main() -> int:
         r = collect(lang, data, args.out, args.models_dir)
         print(f"{lang}: {r['run']}, {r['steps']} steps → {args.out / lang}", file=sys.stderr)
         for key, d in r["paired"].items():
-            lo, hi = d["difference_ci95"]
-            print(f"  {key}: {d['base_pass@1']:.3f} → {d['other_pass@1']:.3f}, difference {d['difference']:+.3f} "
-                  f"[{lo:+.3f}, {hi:+.3f}], {d['better']} better / {d['worse']} worse", file=sys.stderr)
+            print(f"  {key}: {describe(d)}", file=sys.stderr)
     return 0
 
 

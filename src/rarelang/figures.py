@@ -300,6 +300,7 @@ def make_all(results: Path, figures: Path, tables: Path, run: str = "grpo") -> d
     else:
         made["skipped"].append(str(mpath))
     ppath = results / "eval" / "paired.json"
-    if ppath.exists() and json.loads(ppath.read_text()):
-        table("paired", paired_table(json.loads(ppath.read_text())))
+    paired = json.loads(ppath.read_text()) if ppath.exists() else {}
+    if paired:
+        table("paired", paired_table(paired))
     return made

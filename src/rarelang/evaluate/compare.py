@@ -47,6 +47,14 @@ def paired_difference(base: pd.DataFrame, other: pd.DataFrame, *, k: int = 1, it
     return out
 
 
+def describe(d: dict[str, Any]) -> str:
+    """One line for a paired_difference entry (the stage scripts print it)."""
+    k = d.get("k", 1)
+    lo, hi = d["difference_ci95"]
+    return (f"pass@{k} {d[f'base_pass@{k}']:.3f} → {d[f'other_pass@{k}']:.3f}, difference {d['difference']:+.3f} "
+            f"[{lo:+.3f}, {hi:+.3f}], {d['better']} better / {d['worse']} worse of {d['problems']}")
+
+
 def paired_report(completions: pd.DataFrame, *, base: str = "base", iters: int = 2000,
                   seed: int = 0) -> dict[str, dict[str, Any]]:
     """Every other model of a completions frame against ``base``, for every k = 1 the samples allow:

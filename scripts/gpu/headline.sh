@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # The headline run on the GPU machine, in phases that each fit one device call:
 #   bash scripts/gpu/headline.sh LANG PHASE [PHASE ...]      LANG: r | julia
-#   PHASE: smoke | baseline | train | final | bundle
+#   PHASE: smoke | baseline | train | final | bundle | bench-vllm | bench-generate | bench-eval
 # Settings: configs/gpu-headline.yaml, then configs/gpu-headline-LANG.yaml, applied to a copy of
 # params.yaml. Results stay in /root/stage/results/LANG while the machine is warm; every phase
 # copies what it produced to $OUT (what comes back; at most 8 files of 16 MiB), and `bundle` packs
 # the run's results and the trained adapter into $OUT/bundle-LANG.tar.partNN (15 MiB pieces) so a
 # run can go on from its adapter on another machine.
+# bench-vllm / bench-generate: GRPO steps of the run's shape with and without vLLM → results/bench/train_gpu.json;
+# bench-eval: base and trained through vLLM at n = 20 → results/bench/eval_gpu.json (both copied to $OUT).
+# Engine starts are guarded by rarelang.watchdog (a hung start is killed and tried once more).
 set -euo pipefail
-export PATH="/usr/local/bin:$PATH" PYTHONPATH="$PWD/src:/root/site" PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+. scripts/gpu/env.sh
+WATCH=(python3 -m rarelang.watchdog --startup-timeout "${STARTUP_TIMEOUT:-240}" --retries 1 --)
+BENCH_STEPS=${BENCH_STEPS:-12}
 LANG_RUN=${1:?usage: $0 r|julia PHASE...}; shift
 case "$LANG_RUN" in r|julia) ;; *) echo "unknown language $LANG_RUN" >&2; exit 2 ;; esac
 OUT="${OUT:-/root/stage/out}"; RES=/root/stage/results/$LANG_RUN
@@ -36,17 +41,33 @@ for phase in "$@"; do
       python3 -m rarelang.cli --params "$P" exec --lang "$LANG_RUN" --code /tmp/c.txt --tests /tmp/t.txt --json ;;
     baseline|final)
       model=base; [ "$phase" = final ] && model=trained
-      python3 scripts/evaluate.py --params "$P" --models "$model" -o "$RES/eval_$model" -q
+      "${WATCH[@]}" python3 scripts/evaluate.py --params "$P" --models "$model" -o "$RES/eval_$model" -q
       cp "$RES/eval_$model/metrics.json" "$OUT/eval_${model}_metrics-$LANG_RUN.json"
       cp "$RES/eval_$model/completions.parquet" "$OUT/eval_${model}_completions-$LANG_RUN.parquet" ;;
     train)
-      python3 scripts/train_grpo.py --params "$P" -q
+      "${WATCH[@]}" python3 scripts/train_grpo.py --params "$P" -q
       for f in "$RES"/train/"$RUN"/*.json "$RES"/train/"$RUN"/*.csv; do cp "$f" "$OUT/$(basename "${f%.*}")-$LANG_RUN.${f##*.}"; done ;;
     bundle)
       tar -C /root/stage -cf /root/stage/bundle-$LANG_RUN.tar "results/$LANG_RUN" "models/$RUN/adapter"
       split -b 15M -d /root/stage/bundle-$LANG_RUN.tar "$OUT/bundle-$LANG_RUN.tar.part"
       (cd "$OUT" && sha256sum /root/stage/bundle-$LANG_RUN.tar | cut -d' ' -f1 > bundle-$LANG_RUN.sha256) ;;
-    *) echo "unknown phase $phase (smoke|baseline|train|final|bundle)" >&2; exit 2 ;;
+    bench-vllm|bench-generate)
+      v=true; steps=$BENCH_STEPS; [ "$phase" = bench-generate ] && { v=false; steps=${BENCH_STEPS_GENERATE:-6}; }
+      "${WATCH[@]}" python3 scripts/bench_train.py --params "$P" -q --steps "$steps" --label "${phase#bench-}-$LANG_RUN" \
+          --set grpo.use_vllm=$v --set max_wall_s=null --keep-adapter "/root/stage/models/bench-${phase#bench-}-$LANG_RUN/adapter"
+      cp results/bench/train_gpu.json "$OUT/train_gpu.json" ;;
+    bench-eval)
+      # n = 20 at T = 0.2; the trained model is the adapter of the last bench-vllm run (a few steps:
+      # this measures the LoRA path's speed, not a training result)
+      ad=/root/stage/models/bench-vllm-$LANG_RUN/adapter; models=base; [ -f "$ad/adapter_config.json" ] && models=base,trained
+      { printf 'evaluate.samples:\n  - {name: t0.2, n: 20, temperature: 0.2, k: [1]}\n'
+        printf 'evaluate.models.trained.adapter: %s\n' "$ad"; } > /root/stage/bench-eval.yaml
+      cp "$P" /root/stage/params-bench-eval.yaml
+      python3 scripts/apply_config.py /root/stage/bench-eval.yaml --params /root/stage/params-bench-eval.yaml
+      "${WATCH[@]}" python3 scripts/bench_eval.py --params /root/stage/params-bench-eval.yaml -q --label "vllm-$LANG_RUN" \
+          --models "$models" --out-dir "$RES/bench_eval"
+      cp results/bench/eval_gpu.json "$OUT/eval_gpu.json" ;;
+    *) echo "unknown phase $phase (smoke|baseline|train|final|bundle|bench-vllm|bench-generate|bench-eval)" >&2; exit 2 ;;
   esac
   echo "headline: $LANG_RUN $phase took $(( $(date +%s) - t0 )) s"
 done

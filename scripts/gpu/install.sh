@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # On the GPU machine (Ubuntu 24.04, no network): put the pieces from scripts/gpu/stage.sh in place.
-#   bash scripts/gpu/install.sh base      R + bubblewrap (/opt/rdeb), wheels (/root/site), data
+#   bash scripts/gpu/install.sh base      R + bubblewrap (/opt/rdeb), data
+#   bash scripts/gpu/install.sh site      the carried piece(s) of the GPU stack (requirements/device.lock);
+#                                         unpacked to /root/site when complete, then checked (versions, imports)
 #   bash scripts/gpu/install.sh julia     the carried Julia piece(s); unpacked to /opt/julia-1.5.3 when complete
-#   bash scripts/gpu/install.sh model     the carried model piece(s); assembled when complete
+#   bash scripts/gpu/install.sh model     the carried model piece(s); assembled when complete, then converted
+#                                         to a transformers directory in the background
+#   bash scripts/gpu/install.sh model-wait  wait for that conversion
 # Idempotent; everything lands outside the working tree (/opt, /root/stage), so it survives
 # between calls while the machine stays warm. Pieces are sha256-checked.
 set -euo pipefail
@@ -39,9 +43,6 @@ base)
   [ -x /usr/local/bin/bwrap ] || { [ -x /opt/rdeb/usr/bin/bwrap ] && ln -sf /opt/rdeb/usr/bin/bwrap /usr/local/bin/bwrap; } \
     || { [ -f .gpu/bwrap.tar.xz ] && mkdir -p /opt/rdeb && tar -C /opt/rdeb -xJf .gpu/bwrap.tar.xz \
          && ln -sf /opt/rdeb/usr/bin/bwrap /usr/local/bin/bwrap; } || true
-  if [ ! -d /root/site/trl ]; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /root/site .gpu/wheels/*.whl
-  fi
   cp -f .gpu/data/* "$STAGE"/ 2>/dev/null || true
   if [ -x /opt/rdeb/usr/lib/R/bin/exec/R ]; then echo "install: R $(LD_LIBRARY_PATH=$(cat scripts/gpu/ld_library_path) Rscript -e 'cat(as.character(getRversion()), as.character(packageVersion("testthat")))' 2>&1 | tail -1)"; fi
   ;;
@@ -56,6 +57,19 @@ julia)
     "$JL" --startup-file=no -e 'using Test; ts = Test.DefaultTestSet("t"); Test.push_testset(ts); @test 1 == 2; Test.pop_testset(); println("install: Julia ", VERSION, ", failing @test recorded: ", ts.n_passed, "/", length(ts.results))'
   fi
   ;;
+site)
+  if [ ! -f /root/site/RARELANG_SITE.txt ] && collect .gpu/site "$STAGE/site-pieces"; then
+    [ "$(cat "$STAGE"/site-pieces/part* | sha256sum | cut -d' ' -f1)" = "$(cat "$STAGE/site-pieces/WHOLE.sha256")" ] \
+      || { echo "install: GPU stack sha256 mismatch" >&2; exit 1; }
+    rm -rf /root/site.partial && mkdir -p /root/site.partial
+    cat "$STAGE"/site-pieces/part* | xz -d -T0 | tar -C /root/site.partial -xf -
+    rm -rf /root/site && mv /root/site.partial /root/site && rm -rf "$STAGE/site-pieces"
+  fi
+  if [ -f /root/site/RARELANG_SITE.txt ]; then
+    . scripts/gpu/env.sh
+    python3 scripts/gpu/check_stack.py --lock requirements/device.lock --json "$STAGE/stack.json"
+  fi
+  ;;
 model)
   if collect .gpu/model "$STAGE/model-pieces"; then
     name=$(cat "$STAGE/model-pieces/NAME")
@@ -67,7 +81,23 @@ model)
       mv "$STAGE/models/gguf/$name.partial" "$STAGE/models/gguf/$name"
     fi
     echo "install: model $name assembled, sha256 ok"
+    # the transformers directory that training and vLLM load (dequantized once, ~1 minute; runs on in
+    # the background so staging goes on: `install.sh model-wait` waits for it). Needs the site (gguf).
+    hf="$STAGE/models/hf/${name%.gguf}"
+    if [ ! -f "$hf/config.json" ] && [ ! -f "$STAGE/convert.pid" ]; then
+      . scripts/gpu/env.sh
+      setsid nohup python3 -c "import sys; from pathlib import Path; from rarelang.models.hf import gguf_to_hf; gguf_to_hf(Path(sys.argv[1]), Path(sys.argv[2]))" \
+        "$STAGE/models/gguf/$name" "$hf" > "$STAGE/convert.log" 2>&1 < /dev/null &
+      echo $! > "$STAGE/convert.pid"
+      echo "install: converting to $hf in the background (log: $STAGE/convert.log)"
+    fi
   fi
   ;;
-*) echo "usage: $0 base|julia|model" >&2; exit 2 ;;
+model-wait)
+  name=$(cat "$STAGE/model-pieces/NAME"); hf="$STAGE/models/hf/${name%.gguf}"
+  while [ ! -f "$hf/config.json" ] && [ -f "$STAGE/convert.pid" ] && kill -0 "$(cat "$STAGE/convert.pid")" 2>/dev/null; do sleep 2; done
+  [ -f "$hf/config.json" ] || { echo "install: conversion failed:" >&2; tail -20 "$STAGE/convert.log" >&2; exit 1; }
+  echo "install: model directory $hf ready"
+  ;;
+*) echo "usage: $0 base|site|julia|model|model-wait" >&2; exit 2 ;;
 esac

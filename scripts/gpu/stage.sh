@@ -7,7 +7,8 @@
 #   .gpu/bwrap.tar.xz   bubblewrap alone (a machine that runs only Julia)
 #   .gpu/data/          the seed import through sample → translate → validate → split (train/test
 #                       parquet, split.json, validation.json) + MultiPL-E HumanEval R/Julia
-#   .gpu/wheels/        trl, datasets and their missing dependencies (cp312 manylinux wheels)
+#   .gpu/site/partNN    the GPU stack of requirements/device.lock (vLLM, TRL, datasets, …) installed
+#                       for Python 3.12, slimmed, xz-compressed in ≤ 58 MiB pieces + SHA256SUMS
 #   .gpu/model/partNN   the student GGUF in ≤ 60 MiB pieces + SHA256SUMS
 # On the device, scripts/gpu/install.sh puts them in place (see docs/GPU.md).
 set -euo pipefail
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/../.."
 OUT=.gpu
 MODEL="${MODEL:-qwen2.5-coder-0.5b-instruct}"
 grep -qx "/.gpu/" .git/info/exclude 2>/dev/null || echo "/.gpu/" >> .git/info/exclude
-mkdir -p "$OUT/wheels" "$OUT/model"
+mkdir -p "$OUT/model"
 
 # --- R and bubblewrap from bookworm ----------------------------------------------------------
 if [ ! -f "$OUT/r.tar.xz" ]; then
@@ -101,14 +102,33 @@ if [ ! -f "$OUT/data/train.parquet" ]; then
   echo "stage: data → $OUT/data ($(ls "$OUT/data" | tr '\n' ' '))"
 fi
 
-# --- Python wheels the device lacks -------------------------------------------------------------
-if [ -z "$(ls "$OUT/wheels" 2>/dev/null)" ]; then
-  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-      --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-      --platform any -d "$OUT/wheels" \
-      trl==1.16.0 datasets==5.2.0 dill==0.4.0 multiprocess==0.70.18 xxhash==3.6.0 gguf==0.19.0 \
-      2>&1 | grep -v WARNING || true
-  echo "stage: wheels → $(ls "$OUT/wheels" | tr '\n' ' ')"
+# --- the GPU stack: requirements/device.lock, installed for the device's Python 3.12 -------------
+# pip download --require-hashes (every file checked against the lock), pip install --target for
+# cp312/manylinux, then vLLM loses what Hopper never loads; the tree is packed into ≤ 58 MiB xz pieces.
+PLAT=(--only-binary=:all: --python-version 3.12 --implementation cp --platform manylinux_2_31_x86_64
+      --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_24_x86_64
+      --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform manylinux1_x86_64 --platform any)
+if [ ! -f "$OUT/site/SHA256SUMS" ] || [ "$(cat "$OUT/site/LOCK.sha256" 2>/dev/null)" != "$(sha256sum < requirements/device.lock | cut -d' ' -f1)" ]; then
+  swork=$(mktemp -d)
+  python3 -m pip download -q --no-deps --require-hashes "${PLAT[@]}" -d "$swork/wheels" -r requirements/device.lock 2>&1 | grep -v WARNING || true
+  python3 -m pip install -q --no-deps --no-compile "${PLAT[@]}" --target "$swork/site" "$swork"/wheels/*.whl 2>&1 | grep -v WARNING || true
+  V="$swork/site/vllm"
+  [ -d "$V" ] || { echo "stage: vllm did not install into $swork/site" >&2; exit 1; }
+  before=$(du -sm "$swork/site" | cut -f1)
+  rm -f "$V/vllm_flash_attn/_vllm_fa2_C.abi3.so" "$V/_moe_C_stable_libtorch.abi3.so" "$V/vllm-rs" "$swork/site/bin/vllm-rs"
+  find "$V/third_party" -name '_C.cpython-3*-x86_64-linux-gnu.so' ! -name '_C.cpython-312-*' -delete 2>/dev/null || true
+  rm -rf "$V/third_party/fmha_sm100" "$V/third_party/deep_gemm/include"
+  find "$swork/site" -name '__pycache__' -prune -exec rm -rf {} +
+  # what the tree holds, for install.sh's check on the device
+  (cd "$swork/site" && for d in *.dist-info; do sed -n 's/^Name: //p; s/^Version: //p' "$d/METADATA" | paste -sd'=' | sed 's/=/==/'; done) \
+    | sort -f > "$swork/site/RARELANG_SITE.txt"
+  rm -rf "$OUT/site" && mkdir -p "$OUT/site"
+  tar -C "$swork/site" -cf - . | xz -T0 -6 > "$swork/site.tar.xz"
+  split -b 58M -d "$swork/site.tar.xz" "$OUT/site/part"
+  (cd "$OUT/site" && sha256sum part* > SHA256SUMS && sha256sum < "$swork/site.tar.xz" | cut -d' ' -f1 > WHOLE.sha256)
+  sha256sum < requirements/device.lock | cut -d' ' -f1 > "$OUT/site/LOCK.sha256"
+  echo "stage: GPU stack ($(wc -l < "$swork/site/RARELANG_SITE.txt") packages, ${before} MB → $(du -sm "$swork/site" | cut -f1) MB) → $(ls "$OUT"/site/part* | wc -l) piece(s), $(du -h "$swork/site.tar.xz" | cut -f1)"
+  rm -rf "$swork"
 fi
 
 # --- the student model in pieces ---------------------------------------------------------------------

@@ -89,13 +89,18 @@ class TransformersGenerator(Generator):
 
 
 class VLLMGenerator(Generator):
+    """vLLM offline generation. ``model`` is a local transformers directory (or a hub id where a
+    hub is reachable); a trained LoRA adapter goes through ``LoRARequest``. Several generators can
+    share one engine (``llm``): the base model and its adapter are evaluated without a second start."""
+
     name = "vllm"
 
-    def __init__(self, model: str, adapter: Path | None = None, chat: bool = True, **kw: Any):
-        from vllm import LLM
+    def __init__(self, model: str, adapter: Path | None = None, chat: bool = True, llm: Any = None, **kw: Any):
         self.chat = chat
         self.adapter = adapter
-        self.llm = LLM(model=model, enable_lora=adapter is not None, **kw)
+        if llm is None:
+            llm = start_vllm(model, enable_lora=adapter is not None, max_lora_rank=adapter_rank(adapter), **kw)
+        self.llm = llm
 
     def generate(self, prompts, n, temperature, max_tokens, stop=None, seed=0):
         from vllm import SamplingParams
@@ -113,6 +118,28 @@ class VLLMGenerator(Generator):
         else:
             outs = self.llm.generate(prompts, params, lora_request=lora, use_tqdm=True)
         return [[c.text for c in o.outputs] for o in outs]
+
+
+def adapter_rank(adapter: Path | None) -> int:
+    """The LoRA rank of a saved peft adapter (vLLM must be started with max_lora_rank ≥ it)."""
+    if adapter is None:
+        return 16
+    import json
+    cfg = Path(adapter) / "adapter_config.json"
+    if not cfg.exists():
+        raise FileNotFoundError(f"{adapter} is not a peft adapter directory (no adapter_config.json)")
+    return int(json.loads(cfg.read_text()).get("r", 16))
+
+
+def start_vllm(model: str, *, enable_lora: bool = False, max_lora_rank: int = 16, **kw: Any):
+    """A vLLM engine, its start marked for the start-up watchdog (rarelang.watchdog)."""
+    from vllm import LLM
+
+    from ..watchdog import engine_starting
+    if enable_lora:
+        kw = {"max_lora_rank": max(8, max_lora_rank), "max_loras": 1, **kw}
+    with engine_starting(f"vLLM {Path(model).name}"):
+        return LLM(model=model, enable_lora=enable_lora, **kw)
 
 
 class OpenAIGenerator(Generator):

@@ -5,7 +5,9 @@ generate n completions per problem, run them in the sandbox, and report pass@k w
 from __future__ import annotations
 
 import collections
+import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import pandas as pd
 from ..languages import canonical_language
 from ..sandbox import Job, SandboxPool, Status
 from .generators import (Generator, LlamaCppGenerator, OpenAIGenerator, ReplayGenerator, TransformersGenerator,
-                         VLLMGenerator)
+                         VLLMGenerator, adapter_rank)
 from .passk import bootstrap_ci, mean_pass_at_k
 from .programs import chat_prompt, program_for
 from .suites import Problem, load_suite
@@ -23,8 +25,15 @@ from .suites import Problem, load_suite
 log = logging.getLogger(__name__)
 
 
-def make_generator(spec: dict[str, Any], repo: Path) -> Generator:
+def make_generator(spec: dict[str, Any], repo: Path, engines: dict[Any, Any] | None = None,
+                   lora_ranks: dict[str, int] | None = None) -> Generator:
+    """A generator for one ``evaluate.models`` entry. vLLM engines are shared through ``engines``
+    (keyed by model and engine settings); ``lora_ranks`` gives, for each model some entry adapts,
+    the largest LoRA rank among its adapters (the shared engine must serve them all)."""
     backend = spec.get("backend", "transformers")
+    if backend == "auto":                   # vLLM on a GPU with vllm installed, else transformers
+        from ..train.run import vllm_available
+        backend = "vllm" if vllm_available() else "transformers"
     chat = bool(spec.get("chat", True))
     adapter = spec.get("adapter")
     adapter = (Path(adapter) if Path(adapter).is_absolute() else repo / adapter) if adapter else None
@@ -37,9 +46,19 @@ def make_generator(spec: dict[str, Any], repo: Path) -> Generator:
     if backend == "openai":
         return OpenAIGenerator(spec["model"], spec.get("base_url", "http://localhost:8000/v1"),
                                spec.get("api_key_env", "OPENAI_API_KEY"), chat=chat)
-    if backend == "vllm":
-        return VLLMGenerator(spec["model"], adapter=adapter, chat=chat, **(spec.get("vllm") or {}))
     from ..train.modeling import resolve_model_dir
+    if backend == "vllm":
+        model = local_model(str(spec["model"]), repo)
+        kw = dict(spec.get("vllm") or {})
+        key = (model, json.dumps(kw, sort_keys=True, default=str))
+        engines = {} if engines is None else engines
+        if key not in engines:
+            from .generators import adapter_rank, start_vllm
+            ranks = dict(lora_ranks or {})
+            if adapter is not None:
+                ranks[model] = max(ranks.get(model, 0), adapter_rank(adapter))
+            engines[key] = start_vllm(model, enable_lora=model in ranks, max_lora_rank=ranks.get(model, 16), **kw)
+        return VLLMGenerator(model, adapter=adapter, chat=chat, llm=engines[key])
     if backend == "local":
         from ..models.registry import MODELS, assemble
         m = spec["model"]
@@ -48,7 +67,18 @@ def make_generator(spec: dict[str, Any], repo: Path) -> Generator:
     if backend == "transformers":
         return TransformersGenerator(resolve_model_dir(str(spec["model"]), repo / "models"), adapter=adapter,
                                      chat=chat, batch_size=int(spec.get("batch_size", 8)))
-    raise ValueError(f"unknown generation backend {backend!r}: vllm, transformers, local, openai or replay")
+    raise ValueError(f"unknown generation backend {backend!r}: auto, vllm, transformers, local, openai or replay")
+
+
+def local_model(model: str, repo: Path) -> str:
+    """A transformers directory for a packaged name, .gguf file or directory (converted once); any
+    other string is passed on as it is (a hub id, for machines that reach a hub)."""
+    from ..models.registry import MODELS
+    from ..train.modeling import resolve_model_dir
+    p = Path(model)
+    if model in MODELS or p.suffix == ".gguf" or p.is_dir():
+        return str(resolve_model_dir(model, repo / "models"))
+    return model
 
 
 def summarize(df: pd.DataFrame, ks: list[int], iters: int, seed: int) -> dict[str, Any]:
@@ -70,6 +100,7 @@ def evaluate_model(name: str, gen: Generator, problems: list[Problem], suite: st
                    pool: SandboxPool, *, max_tokens: int, timeout_s: float | None, seed: int,
                    replay_is_code: bool = False, progress: bool = True) -> pd.DataFrame:
     n, temp = int(setting["n"]), float(setting["temperature"])
+    t0 = time.perf_counter()
     if isinstance(gen, ReplayGenerator):
         comps = gen.completions_for([p.task_id for p in problems])
         keep = [(p, c) for p, c in zip(problems, comps) if c]
@@ -79,6 +110,7 @@ def evaluate_model(name: str, gen: Generator, problems: list[Problem], suite: st
     else:
         prompts = [chat_prompt(p) if gen.chat else p.prompt for p in problems]
         comps = gen.generate(prompts, n, temp, max_tokens, stop=[p.stop for p in problems], seed=seed)
+    generation_s = time.perf_counter() - t0
     rows, jobs, where = [], [], []
     for p, samples in zip(problems, comps):
         tests = gen.tests.get(p.task_id, p.tests) if isinstance(gen, ReplayGenerator) else p.tests
@@ -92,10 +124,15 @@ def evaluate_model(name: str, gen: Generator, problems: list[Problem], suite: st
             else:
                 jobs.append(Job(p.lang, program, tests, id=str(len(rows) - 1), timeout_s=timeout_s))
                 where.append(len(rows) - 1)
+    t1 = time.perf_counter()
     for i, o in zip(where, pool.run_all(jobs, progress=progress, desc=f"{name}/{suite}")):
         rows[i].update(status=o.status.value, passed=o.passed, tests_passed=o.tests_passed,
                        tests_total=o.tests_total, message=o.message[:300], duration_s=o.duration_s)
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    df.attrs["timing"] = {"model": name, "suite": suite, "setting": setting["name"], "problems": len(problems),
+                          "n": n, "completions": len(rows), "generation_s": round(generation_s, 2),
+                          "scoring_s": round(time.perf_counter() - t1, 2), "backend": gen.name}
+    return df
 
 
 def run_evaluation(params: dict[str, Any], repo: Path, *, out_dir: Path, progress: bool = True,
@@ -118,12 +155,22 @@ def run_evaluation(params: dict[str, Any], repo: Path, *, out_dir: Path, progres
         suites[s] = probs
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics: dict[str, Any] = {}
-    frames = []
+    frames, timings = [], []
+    models = {k: v for k, v in (ep.get("models") or {}).items() if not only_models or k in only_models}
+    engines: dict[Any, Any] = {}          # one vLLM engine per model: base and adapter share it
+    lora_ranks: dict[str, int] = {}
+    for s in models.values():
+        if s.get("backend") in ("vllm", "auto") and s.get("adapter"):
+            a = Path(s["adapter"]) if Path(s["adapter"]).is_absolute() else repo / s["adapter"]
+            if (a / "adapter_config.json").exists():      # a missing adapter is reported by make_generator
+                m = local_model(str(s["model"]), repo)
+                lora_ranks[m] = max(lora_ranks.get(m, 0), adapter_rank(a))
     with SandboxPool.from_params(params) as pool:
-        for name, spec in (ep.get("models") or {}).items():
-            if only_models and name not in only_models:
-                continue
-            gen = make_generator(spec, repo)
+        for name, spec in models.items():
+            t_start = time.perf_counter()
+            gen = make_generator(spec, repo, engines, lora_ranks)
+            timings.append({"model": name, "start_s": round(time.perf_counter() - t_start, 2),
+                            "backend": gen.name})
             try:
                 for setting in ep.get("samples", [{"name": "pass1", "n": 1, "temperature": 0.2, "k": [1]}]):
                     for suite, probs in suites.items():
@@ -135,6 +182,7 @@ def run_evaluation(params: dict[str, Any], repo: Path, *, out_dir: Path, progres
                                             replay_is_code=bool(spec.get("replay_is_code", False)),
                                             progress=progress)
                         frames.append(df)
+                        timings.append(df.attrs["timing"])
                         for lang, g in df.groupby("lang"):
                             key = f"{name}/{suite}/{setting['name']}/{lang}"
                             metrics[key] = summarize(g, list(setting.get("k", [1])), int(ep.get("bootstrap", 2000)), seed)
@@ -142,4 +190,5 @@ def run_evaluation(params: dict[str, Any], repo: Path, *, out_dir: Path, progres
                 gen.close()
     allc = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     allc.to_parquet(out_dir / "completions.parquet", index=False)
+    (out_dir / "timings.json").write_text(json.dumps(timings, indent=1) + "\n")
     return metrics

@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..languages import canonical_language
 from ..sandbox import SandboxPool
+from ..watchdog import engine_starting
 from .dataset import to_dataset, training_frame
 from .modeling import load_student, resolve_model_dir
 from .rewards import ExecutionReward, FormatReward
@@ -112,6 +113,14 @@ def resolve_config(params: dict[str, Any], overrides: dict[str, Any] | None = No
     return {**tp, "grpo": grpo, "languages": langs, "run_name": run_name}
 
 
+def vllm_available() -> bool:
+    """A GPU and an importable vllm: where `use_vllm: auto` / `backend: auto` mean vLLM."""
+    import importlib.util
+
+    import torch
+    return torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None
+
+
 def _json_safe(x: Any) -> Any:
     return json.loads(json.dumps(x, default=str))
 
@@ -196,7 +205,10 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
     model, tok, peft_config = load_student(mdir, cfg.get("backend", "transformers"), dtype, cfg.get("lora") or {},
                                            unsloth=cfg.get("unsloth"))
 
-    grpo = dict(cfg["grpo"])
+    grpo = cfg["grpo"]
+    if grpo.get("use_vllm") == "auto":      # vLLM whenever there is a GPU and vllm is installed
+        grpo["use_vllm"] = vllm_available()
+    grpo = dict(grpo)
     use_cpu = not torch.cuda.is_available()
     args = GRPOConfig(output_dir=str(out_dir / "checkpoints"), seed=int(cfg.get("seed", 0)), use_cpu=use_cpu,
                       bf16=(dtype == "bfloat16" and not use_cpu), **grpo)
@@ -210,8 +222,13 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
         reward_funcs.append(FormatReward(float(rp["format_weight"])))
 
     Trainer = _timed_trainer_class()
-    trainer = Trainer(model=model, args=args, train_dataset=dataset, reward_funcs=reward_funcs,
-                      processing_class=tok, peft_config=peft_config)
+    t_start = time.perf_counter()
+    # with use_vllm the trainer starts a vLLM engine here (colocate); a supervising watchdog
+    # (python -m rarelang.watchdog) restarts the run if that start hangs
+    with engine_starting("grpo trainer" + (" + vLLM" if grpo.get("use_vllm") else "")):
+        trainer = Trainer(model=model, args=args, train_dataset=dataset, reward_funcs=reward_funcs,
+                          processing_class=tok, peft_config=peft_config)
+    startup_s = time.perf_counter() - t_start
     trainer._rl_reward_fn = execution
     if cfg.get("max_wall_s"):
         trainer.add_callback(_wall_clock_callback(float(cfg["max_wall_s"])))
@@ -244,7 +261,7 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
                 "timing_per": "optimizer step", "fingerprint": fingerprint}   # logs before this key: per micro-step (see TimedGRPOTrainer)
     (results_dir / "config.json").write_text(json.dumps(resolved, indent=1) + "\n")
     summary = {"run_name": cfg["run_name"], "global_step": trainer.state.global_step, "wall_s": round(wall, 1),
-               "resumed_from": resume_from, **summarize(history)}
+               "startup_s": round(startup_s, 1), "resumed_from": resume_from, **summarize(history)}
     (results_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     return {"summary": summary, "trainer": trainer, "reward": execution, "out_dir": out_dir,
             "results_dir": results_dir}

@@ -1,0 +1,10 @@
+# Source this on the GPU machine (every scripts/gpu/*.sh does): the environment the verified stack ran under.
+#   . scripts/gpu/env.sh
+export PATH="/usr/local/bin:$PATH"
+export PYTHONPATH="$PWD/src:/root/site${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+# no network there: nothing may try a hub; flashinfer is not carried (requirements/device.lock)
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 DO_NOT_TRACK=1
+export VLLM_USE_FLASHINFER_SAMPLER=0 VLLM_NO_USAGE_STATS=1
+# NVLink multicast stays off on the lent machines (their notes say why), also for child processes
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1

@@ -1,0 +1,190 @@
+"""The GPU stack's CPU-testable parts: the device lock, the start-up watchdog, the benchmark
+records, and the vLLM evaluation wiring (against a stand-in `vllm` module: no GPU here)."""
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+import types
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts" / "gpu"))
+
+
+# ------------------------------------------------------------------ device lock
+def test_device_lock_pins_every_carried_package_with_a_hash():
+    from check_stack import read_lock
+    carried, provided = read_lock(REPO / "requirements" / "device.lock")
+    assert carried["vllm"] == "0.26.0" and carried["trl"] == "1.15.0"
+    assert provided["torch"] == "2.11.0" and provided["transformers"] == "5.17.0"
+    lines = [ln for ln in (REPO / "requirements" / "device.lock").read_text().splitlines()
+             if ln and not ln.startswith("#")]
+    assert len(lines) == len(carried)
+    assert all(" --hash=sha256:" in ln and len(ln.split("sha256:")[1]) == 64 for ln in lines)
+
+
+def test_check_stack_reports_a_version_mismatch(tmp_path):
+    from check_stack import check
+    import yaml
+    lock = tmp_path / "lock"
+    lock.write_text(f"# provided: pyyaml=={yaml.__version__}\npytest==0.0.1 --hash=sha256:{'0' * 64}\n")
+    report = check(lock, imports=())
+    assert not report["ok"]
+    assert any(p.startswith("pytest: ") and "0.0.1" in p for p in report["problems"])
+    assert not any(p.startswith("pyyaml") for p in report["problems"])
+
+
+# ------------------------------------------------------------------ watchdog
+def _script(tmp_path, body: str) -> list[str]:
+    f = tmp_path / "child.py"
+    f.write_text(textwrap.dedent(body))
+    return [sys.executable, str(f)]
+
+
+def test_watchdog_restarts_a_hung_engine_start(tmp_path):
+    from rarelang.watchdog import supervise
+    tries = tmp_path / "tries"
+    cmd = _script(tmp_path, f"""
+        import pathlib, sys, time
+        sys.path.insert(0, {str(REPO / 'src')!r})
+        from rarelang.watchdog import engine_starting
+        t = pathlib.Path({str(tries)!r}); n = int(t.read_text()) if t.exists() else 0; t.write_text(str(n + 1))
+        with engine_starting("fake engine"):
+            time.sleep(60 if n == 0 else 0.1)      # the first start hangs, the second does not
+        sys.exit(7)
+        """)
+    messages = []
+    t0 = time.time()
+    rc = supervise(cmd, startup_timeout_s=1.5, retries=1, poll_s=0.2, log=lambda *a, **k: messages.append(a[0]))
+    assert rc == 7 and tries.read_text() == "2"
+    assert time.time() - t0 < 30 and "hung" in messages[0]
+
+
+def test_watchdog_gives_up_after_its_retries_and_leaves_finished_commands_alone(tmp_path):
+    from rarelang.watchdog import supervise
+    hang = _script(tmp_path, f"""
+        import sys, time
+        sys.path.insert(0, {str(REPO / 'src')!r})
+        from rarelang.watchdog import engine_starting
+        with engine_starting("always hangs"):
+            time.sleep(60)
+        """)
+    assert supervise(hang, startup_timeout_s=0.5, retries=1, poll_s=0.1, log=lambda *a, **k: None) == 124
+    slow_but_no_engine = [sys.executable, "-c", "import time; time.sleep(1.0)"]
+    assert supervise(slow_but_no_engine, startup_timeout_s=0.2, retries=0, poll_s=0.1) == 0
+
+
+def test_engine_marker_is_a_no_op_without_a_watchdog(monkeypatch, tmp_path):
+    from rarelang.watchdog import MARKER_ENV, engine_starting
+    monkeypatch.delenv(MARKER_ENV, raising=False)
+    with engine_starting("x"):
+        pass
+    marker = tmp_path / "m"
+    monkeypatch.setenv(MARKER_ENV, str(marker))
+    with engine_starting("y"):
+        assert json.loads(marker.read_text())["label"] == "y"
+    assert not marker.exists()
+
+
+# ------------------------------------------------------------------ benchmark records
+HIST = [{"step": i, "step_time": t, "timing/generation_s": g, "timing/reward_s_total": 0.5,
+         "timing/loss_backward_s": 1.0, "timing/scoring_other_s": 0.1, "reward": 0.0}
+        for i, (t, g) in enumerate([(60.0, 50.0), (4.0, 2.0), (5.0, 3.0), (3.0, 1.0)], 1)] + [{"train_runtime": 1}]
+
+
+def test_bench_record_takes_medians_after_warmup():
+    from rarelang.train.bench import bench_record
+    grpo = {"num_generations": 8, "per_device_train_batch_size": 32, "gradient_accumulation_steps": 2,
+            "max_completion_length": 384, "use_vllm": True}
+    rec = bench_record(HIST, grpo, device="H100", gpus=1, backend="transformers", langs=["r"], label="x")
+    assert rec["prompts_per_step"] == 8 and rec["steps"] == 3 and rec["warmup_steps"] == 1
+    assert rec["step_s"] == 4.0 and rec["generation_s"] == 2.0       # the 60 s warm-up step is left out
+    assert rec["completions_per_s"] == 16.0 and rec["use_vllm"] is True
+    rec2 = bench_record(HIST, grpo, device="H200", gpus=2, backend="transformers", langs=["r"])
+    assert rec2["prompts_per_step"] == 16                              # per device × processes
+    with pytest.raises(ValueError, match="warm-up"):
+        bench_record(HIST[:1], grpo, device="H100", gpus=1, backend="transformers", langs=["r"])
+
+
+def test_append_record_replaces_the_same_label(tmp_path):
+    from rarelang.train.bench import append_record
+    out = tmp_path / "b.json"
+    append_record(out, {"label": "a", "v": 1})
+    append_record(out, {"label": "b", "v": 2})
+    runs = append_record(out, {"label": "a", "v": 3})
+    assert [(r["label"], r["v"]) for r in runs] == [("b", 2), ("a", 3)]
+    assert json.loads(out.read_text()) == runs
+
+
+# ------------------------------------------------------------------ vLLM evaluation wiring
+@pytest.fixture()
+def fake_vllm(monkeypatch):
+    """A stand-in for vllm's offline API that records engine starts and requests."""
+    starts, calls = [], []
+
+    class LLM:
+        def __init__(self, model, enable_lora=False, **kw):
+            starts.append({"model": model, "enable_lora": enable_lora, **kw})
+
+        def chat(self, messages, params, lora_request=None, use_tqdm=True):
+            calls.append(("chat", len(messages), lora_request))
+            return [types.SimpleNamespace(outputs=[types.SimpleNamespace(text=f"c{j}") for j in range(p.n)])
+                    for p in params]
+
+        generate = chat
+
+    class SamplingParams:
+        def __init__(self, n=1, **kw):
+            self.n, self.kw = n, kw
+
+    class LoRARequest:
+        def __init__(self, name, i, path):
+            self.name, self.path = name, path
+
+    vllm = types.ModuleType("vllm")
+    vllm.LLM, vllm.SamplingParams = LLM, SamplingParams
+    lora_mod = types.ModuleType("vllm.lora.request")
+    lora_mod.LoRARequest = LoRARequest
+    monkeypatch.setitem(sys.modules, "vllm", vllm)
+    monkeypatch.setitem(sys.modules, "vllm.lora", types.ModuleType("vllm.lora"))
+    monkeypatch.setitem(sys.modules, "vllm.lora.request", lora_mod)
+    return starts, calls
+
+
+def test_base_and_adapter_share_one_vllm_engine(fake_vllm, tmp_path):
+    from rarelang.evaluate.run import make_generator
+    starts, calls = fake_vllm
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"r": 32}))
+    engines: dict = {}
+    lora = {str(model): 32}
+    base = make_generator({"backend": "vllm", "model": str(model)}, tmp_path, engines, lora)
+    trained = make_generator({"backend": "vllm", "model": str(model), "adapter": str(adapter)}, tmp_path, engines, lora)
+    assert len(starts) == 1 and starts[0]["enable_lora"] is True and starts[0]["max_lora_rank"] == 32
+    assert base.generate(["p1", "p2"], 3, 0.2, 16) == [["c0", "c1", "c2"]] * 2
+    trained.generate(["p1"], 2, 0.2, 16)
+    assert calls[0][2] is None and calls[1][2].path == str(adapter)    # base plain, trained through LoRARequest
+
+
+def test_evaluation_records_generation_and_scoring_seconds(fake_vllm, tmp_path, pool):
+    import pandas as pd
+    from rarelang.evaluate.run import evaluate_model, make_generator
+    from rarelang.evaluate.suites import Problem
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    gen = make_generator({"backend": "vllm", "model": str(model)}, tmp_path, {})
+    probs = [Problem(task_id="t1", lang="r", prompt="Write f.", tests="stopifnot(TRUE)\n", kind="instruct")]
+    df = evaluate_model("base", gen, probs, "heldout", {"name": "t", "n": 2, "temperature": 0.2}, pool,
+                        max_tokens=8, timeout_s=5, seed=0, progress=False)
+    t = df.attrs["timing"]
+    assert isinstance(df, pd.DataFrame) and len(df) == 2
+    assert t["backend"] == "vllm" and t["completions"] == 2 and t["generation_s"] >= 0 and t["scoring_s"] >= 0

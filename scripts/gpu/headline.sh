@@ -37,8 +37,11 @@ for phase in "$@"; do
         printf 'f(x) = x + 1\n' > /tmp/c.txt
         printf 'using Test\n@testset "a" begin\n@test f(1) == 2\n@test f(2) == 4\nend\n' > /tmp/t.txt
       fi
-      # expected: tests_failed 1/2, in the sandbox
-      python3 -m rarelang.cli --params "$P" exec --lang "$LANG_RUN" --code /tmp/c.txt --tests /tmp/t.txt --json ;;
+      # expected: tests_failed 1/2, in the sandbox (exec exits 1 for anything but passed)
+      python3 -m rarelang.cli --params "$P" exec --lang "$LANG_RUN" --code /tmp/c.txt --tests /tmp/t.txt --json \
+        | tee /tmp/smoke.json || true
+      grep -q '"status": "tests_failed", "tests_passed": 1, "tests_total": 2' /tmp/smoke.json \
+        || { echo "headline: smoke: the sandbox did not score 1/2 as expected" >&2; exit 1; } ;;
     baseline|final)
       model=base; [ "$phase" = final ] && model=trained
       "${WATCH[@]}" python3 scripts/evaluate.py --params "$P" --models "$model" -o "$RES/eval_$model" -q

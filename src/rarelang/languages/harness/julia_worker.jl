@@ -8,6 +8,25 @@
 # never handed to the job's code as an IO object, and each response carries the request's nonce,
 # which lives only in a local variable of `serve`, so a program cannot forge a result by printing.
 #
+# Judging (the reward must survive RL pressure, so nothing the program does may decide a verdict):
+#   * every @test / @test_throws of the tests is rewritten into a call of a per-job closure that
+#     records the outcome in local state of `run_job`: nothing the program can name reaches it
+#     (Test's testsets, which the program can reach through Test.get_testset(), only structure
+#     the file and report errors outside a @test); a @test that never ran counts as failed;
+#   * every call in the tests goes through a guard: a comparison (==, isequal, isapprox, <, !,
+#     in, ... or a call handed one of them, e.g. broadcast(==, ...)) whose arguments hold a value of
+#     a type the program defined is not the tests' verdict but the program's own doing: the job
+#     is judged as tampering. A program may define == for its own types and use it itself;
+#   * a method the program adds for types it does not own (type piracy: `Base.:(==)(::Int,
+#     ::Int)`, `@eval Base ...`, `Core.eval(Base, ...)`, a type made inside Base) is tampering:
+#     such methods can change what the tests compute. Found by the world counter and, when the
+#     program's own methods do not explain every bump, by a scan of every reachable method table;
+#   * the harness's globals are immutable (tuples, strings), the request and response channels
+#     are locals of `serve`, and the harness's functions run in the world they were compiled in,
+#     so redefinitions by a program do not reach them.
+# Not defended: code that deliberately digs into the process's memory (unsafe pointers, ccall),
+# which marks the worker as tainted but can in principle forge anything.
+#
 # Isolation between jobs (the process is reused, so this matters):
 #   * every job gets a fresh anonymous module and a fresh Task (fresh task-local storage, so
 #     Test's testset stack starts empty);
@@ -25,7 +44,6 @@ using Random
 
 const ONCE = "--once" in ARGS
 argvalue(flag, default) = (i = findfirst(==(flag), ARGS); i === nothing ? default : ARGS[i + 1])
-const RESP = open(RawFD(parse(Int, argvalue("--resp-fd", "3"))))  # response channel from Python
 # Requests come on their own pipe (--req-fd); the jobs' stdin is /dev/null, so a program that
 # reads stdin (readline()) gets EOF instead of eating the request stream.
 # (Read with plain read(2) and our own buffer: Julia 1.5's IOStream loses bytes on a pipe when
@@ -34,7 +52,6 @@ mutable struct RawReader
     fd::Cint
     buf::Vector{UInt8}
 end
-const REQ = RawReader(parse(Cint, argvalue("--req-fd", "0")), UInt8[])
 "Read more bytes into the buffer; false at end of input."
 function fill!(r::RawReader)
     chunk = Vector{UInt8}(undef, 1 << 16)
@@ -73,31 +90,29 @@ function next_bytes(r::RawReader, n::Int)
 end
 const JOBDIR = abspath("job")
 const HOME_DIR = pwd()
-const TEST_MACROS = Set(Symbol.(["@test", "@testset", "@test_throws", "@test_broken", "@test_skip",
-                                 "@test_logs", "@test_warn", "@test_nowarn", "@inferred",
-                                 "@test_deprecated"]))
+const TEST_MACROS = Tuple(Symbol.(["@test", "@testset", "@test_throws", "@test_broken", "@test_skip",
+                                   "@test_logs", "@test_warn", "@test_nowarn", "@inferred",
+                                   "@test_deprecated"]))
 # Names whose use in a job's code may reach state outside its module: the job still runs, but
 # the worker is recycled afterwards.
-const RISKY_NAMES = Set([:Main, :eval, :ccall, :cglobal, :unsafe_store!, :unsafe_pointer_to_objref,
+const RISKY_NAMES = (:Main, :eval, :ccall, :cglobal, :unsafe_store!, :unsafe_pointer_to_objref,
                          :pointer_from_objref, :include, :include_string, :setglobal!, :Libdl,
                          :atexit, :Distributed, :Threads, :Timer, :Task, :schedule,
                          :task_local_storage, :setrounding, :disable_sigint,
                          Symbol("@eval"), Symbol("@async"), Symbol("@spawn"), Symbol("@threads"),
-                         Symbol("@everywhere"), Symbol("@ccall")])
+                         Symbol("@everywhere"), Symbol("@ccall"), :delete_method)
 # (ENV, cwd, ARGS, LOAD_PATH, the global RNG, BigFloat precision and stdout/stderr are restored
 # after every job, so using them does not taint; a method added to a Base function is caught by
 # the world-counter check below.)
 
 # Tests decide pass/fail with these: a program that shadows them in its module, or adds methods
 # to them (or to Test's functions) for types it does not own, is tampering with the verdict.
-const VERDICT_NAMES = [:(==), :(!=), :≈, :isapprox, :isequal, :isless, :<, :>, :<=, :>=, :!,
-                       :all, :any, :isnothing, :ismissing, :identity, :Test]
-const VERDICT_FUNCS = Any[==, !=, isapprox, isequal, isless, <, >, <=, >=, !, all, any,
-                          isnothing, ismissing, identity, Base.show, Base.print, Base.string,
-                          Base.convert, Base.hash]
-append!(VERDICT_FUNCS, [getfield(Test, n) for n in names(Test, all=true)
-                        if isdefined(Test, n) && getfield(Test, n) isa Function &&
-                           parentmodule(getfield(Test, n)) === Test])
+const VERDICT_NAMES = (:(==), :(!=), :≈, :isapprox, :isequal, :isless, :<, :>, :<=, :>=, :!,
+                       :all, :any, :isnothing, :ismissing, :identity, :Test, :in, :∈, :∉, :cmp)
+# Comparisons: a call of one of these (or a call handed one, e.g. broadcast(==, a, b)) decides a
+# verdict, so its arguments must not hold values of the program's own types.
+const VERDICT_FUNCS = (==, !=, isequal, isapprox, isless, cmp, <, >, <=, >=, !, &, |, xor, in, ∉,
+                       issubset, all, any, startswith, endswith, occursin)
 
 # ---------------------------------------------------------------- tiny JSON writer (no stdlib JSON)
 function json_escape(io::IO, s::AbstractString)
@@ -140,9 +155,9 @@ function json_line(pairs)
     print(io, "}\n")
     return String(take!(io))
 end
-function respond(pairs)
-    write(RESP, json_line(pairs))
-    flush(RESP)
+function respond(io::IO, pairs)
+    write(io, json_line(pairs))
+    flush(io)
 end
 
 # ---------------------------------------------------------------- parsing
@@ -180,18 +195,18 @@ end
 pin_test_macros(x) = x
 function pin_test_macros(ex::Expr)
     args = Any[pin_test_macros(a) for a in ex.args]
-    if ex.head === :macrocall && args[1] isa Symbol && args[1] in TEST_MACROS
+    if ex.head === :macrocall && args[1] isa Symbol && any(==(args[1]), TEST_MACROS)
         args[1] = GlobalRef(Test, args[1])
     end
     return Expr(ex.head, args...)
 end
 
 has_test_macro(x) = false
-has_test_macro(ex::Expr) = (ex.head === :macrocall && ex.args[1] isa Symbol && ex.args[1] in TEST_MACROS) ||
+has_test_macro(ex::Expr) = (ex.head === :macrocall && ex.args[1] isa Symbol && any(==(ex.args[1]), TEST_MACROS)) ||
                            any(has_test_macro, ex.args)
 
 uses_risky(x) = false
-uses_risky(s::Symbol) = s in RISKY_NAMES
+uses_risky(s::Symbol) = any(==(s), RISKY_NAMES)
 uses_risky(q::QuoteNode) = uses_risky(q.value)
 uses_risky(ex::Expr) = any(uses_risky, ex.args)
 
@@ -207,23 +222,21 @@ function error_kind(err)
 end
 short_error(err) = first(sprint(showerror, root_error(err)), 2000)
 
-# ---------------------------------------------------------------- counting
-"Walk a testset tree: (passed, failed, errored, broken) from Test's own result objects."
-function count_results(ts::Test.DefaultTestSet)
-    p, f, e, b = ts.n_passed, 0, 0, 0
+# ---------------------------------------------------------------- counting errors outside a @test
+"Failures and errors a testset tree recorded (the @test sites record their own, privately)."
+function tree_problems(ts::Test.DefaultTestSet)
+    f, e = 0, 0
     for r in ts.results
         if r isa Test.DefaultTestSet
-            cp, cf, ce, cb = count_results(r)
-            p += cp; f += cf; e += ce; b += cb
+            cf, ce = tree_problems(r)
+            f += cf; e += ce
         elseif r isa Test.Fail
             f += 1
         elseif r isa Test.Error
             e += 1
-        elseif r isa Test.Broken
-            b += 1
         end
     end
-    return p, f, e, b
+    return f, e
 end
 function has_memory_error(ts::Test.DefaultTestSet)
     for r in ts.results
@@ -249,7 +262,106 @@ function first_failure(ts::Test.DefaultTestSet)
     return nothing
 end
 
-# ---------------------------------------------------------------- one job
+# ---------------------------------------------------------------- whose types and methods
+"Is module `m` the job's module `M` or one of its submodules?"
+function within(m::Module, M::Module)
+    while true
+        m === M && return true
+        p = parentmodule(m)
+        p === m && return false
+        m = p
+    end
+end
+
+mentions_module(x, M) = false
+mentions_module(T::DataType, M) = within(T.name.module, M) || any(p -> mentions_module(p, M), T.parameters)
+mentions_module(T::UnionAll, M) = mentions_module(Base.unwrap_unionall(T), M)
+mentions_module(T::Union, M) = mentions_module(T.a, M) || mentions_module(T.b, M)
+@static if isdefined(Core, :TypeofVararg)     # Julia ≥ 1.7: Vararg is no longer a type
+    mentions_module(T::Core.TypeofVararg, M) = isdefined(T, :T) && mentions_module(T.T, M)
+end
+
+"""Does type `T` involve a type whose behaviour the program extended (a type name in `ext`, itself
+or a supertype, or in a parameter)?"""
+extended_type(T, ext) = false
+function extended_type(T::DataType, ext)
+    S = T
+    while true
+        S.name in ext && return true
+        S === Any && break
+        S = supertype(S)
+    end
+    return any(p -> extended_type(p, ext), T.parameters)
+end
+extended_type(T::UnionAll, ext) = extended_type(Base.unwrap_unionall(T), ext)
+extended_type(T::Union, ext) = extended_type(T.a, ext) || extended_type(T.b, ext)
+
+"""Does value `x` hold (deeply) a value of a type whose behaviour the program extended? Walks
+containers whose type does not already tell, up to a budget; a value too large to walk counts as
+holding one."""
+function extended_value(x, ext, budget::Base.RefValue{Int}=Ref(100_000), seen::IdDict{Any,Nothing}=IdDict{Any,Nothing}())
+    isempty(ext) && return false
+    (budget[] -= 1) < 0 && return true
+    x isa Type && return extended_type(x, ext)
+    T = typeof(x)
+    extended_type(T, ext) && return true
+    isbitstype(T) && return false
+    (x isa AbstractString || x isa Symbol || x isa Module || x isa Number) && return false
+    haskey(seen, x) && return false
+    seen[x] = nothing
+    if x isa AbstractArray
+        E = eltype(x)
+        (isbitstype(E) || E <: AbstractString) && return false
+        for v in x
+            extended_value(v, ext, budget, seen) && return true
+        end
+        return false
+    elseif x isa AbstractDict
+        for (k, v) in x
+            (extended_value(k, ext, budget, seen) || extended_value(v, ext, budget, seen)) && return true
+        end
+        return false
+    elseif x isa AbstractSet
+        for v in x
+            extended_value(v, ext, budget, seen) && return true
+        end
+        return false
+    end
+    for i in 1:nfields(x)
+        isdefined(x, i) && extended_value(getfield(x, i), ext, budget, seen) && return true
+    end
+    return false
+end
+
+# Methods on these only format or hash a value: they cannot make two values compare equal.
+const OUTPUT_FUNCS = (show, print, println, display, summary, repr, string, sprint, hash)
+
+"Add to `out` the names of the job's types that a signature mentions."
+job_type_names!(out, T, M) = out
+function job_type_names!(out, T::DataType, M)
+    within(T.name.module, M) && push!(out, T.name)
+    foreach(p -> job_type_names!(out, p, M), T.parameters)
+    return out
+end
+job_type_names!(out, T::UnionAll, M) = job_type_names!(out, Base.unwrap_unionall(T), M)
+job_type_names!(out, T::Union, M) = (job_type_names!(out, T.a, M); job_type_names!(out, T.b, M))
+
+"""A new method `m` of a function the job does not own: piracy (no job type in its signature:
+returns :piracy), an extension of the job's types (adds their names to `ext`; output-only
+functions aside), or the job's own constructor (nothing to note)."""
+function classify_foreign!(ext, m::Method, M::Module)
+    mentions_module(m.sig, M) || return :piracy
+    sig = Base.unwrap_unionall(m.sig)
+    f = sig.parameters[1]
+    # (::Type{JobType})(...): the job's own constructor
+    f isa DataType && f <: Type && length(f.parameters) == 1 && mentions_module(f.parameters[1], M) && return :own
+    for g in OUTPUT_FUNCS
+        f === typeof(g) && return :output
+    end
+    job_type_names!(ext, sig, M)
+    return :extension
+end
+
 "Count methods defined after world `w0` on functions/types the job's module owns."
 function own_new_methods(M::Module, w0::UInt)
     n = 0
@@ -264,7 +376,7 @@ function own_new_methods(M::Module, w0::UInt)
             isdefined(mt, :kwsorter) && push!(tables, typeof(mt.kwsorter).name.mt)
         elseif v isa Type
             u = Base.unwrap_unionall(v)
-            if u isa DataType && u.name.module === M
+            if u isa DataType && u.name.module === M && isdefined(u.name, :mt)
                 push!(tables, u.name.mt)
             end
         end
@@ -283,7 +395,6 @@ function own_new_methods(M::Module, w0::UInt)
     return n
 end
 
-# ---------------------------------------------------------------- methods on others' functions
 "Names of the functions a piece of code defines methods for (`f`, `Base.show`, `Base.:(==)`)."
 function defined_names!(out::Vector{Any}, ex)
     ex isa Expr || return out
@@ -307,16 +418,17 @@ is_path(x) = x isa Symbol
 is_path(q::QuoteNode) = q.value isa Symbol
 is_path(ex::Expr) = ex.head === :. && length(ex.args) == 2 && is_path(ex.args[1]) && is_path(ex.args[2])
 
-"New methods (after `w0`) on functions the job extended but does not own, all of whose
-signatures mention a type the job owns: harmless to other jobs (nothing else can dispatch to
-them). Returns that count, or -1 when some such method does not mention a job type."
-function harmless_foreign_methods(M::Module, w0::UInt, code_ex)
+"New methods (after `w0`) on foreign functions the code names (`Base.show(io, ::P)`): (count,
+first method whose signature mentions no type of the job, i.e. type piracy, or nothing); the
+names of the job's types these methods extend are added to `ext`."
+function named_foreign_methods(M::Module, w0::UInt, code_ex, ext)
     names = Any[]
     for ex in code_ex
         defined_names!(names, ex)
     end
     n = 0
     seen = Set{Any}()
+    pirate = nothing
     for name in names
         f = try
             Core.eval(M, name)
@@ -327,15 +439,81 @@ function harmless_foreign_methods(M::Module, w0::UInt, code_ex)
         mt = typeof(f).name.mt
         mt in seen && continue
         push!(seen, mt)
-        bad = false
         Base.visit(mt) do m
             if m.primary_world > w0
-                mentions_module(m.sig, M) ? (n += 1) : (bad = true)
+                n += 1
+                classify_foreign!(ext, m, M) === :piracy && pirate === nothing && (pirate = m)
             end
         end
-        bad && return -1
     end
-    return n
+    return n, pirate
+end
+
+"Every module reachable from Core, Base, Main and the loaded packages."
+function all_modules()
+    seen = Set{Module}()
+    todo = Module[Core, Base, Main]
+    append!(todo, Base.loaded_modules_array())
+    while !isempty(todo)
+        m = pop!(todo)
+        m in seen && continue
+        push!(seen, m)
+        for n in names(m, all=true, imported=true)
+            isdefined(m, n) || continue
+            v = try getfield(m, n) catch; continue end
+            v isa Module && !(v in seen) && push!(todo, v)
+        end
+    end
+    return seen
+end
+
+"""The first method added after `w0`, in any reachable method table outside the job's modules,
+whose signature mentions no type of the job (type piracy, wherever and however it was defined),
+or nothing; the names of the job's types that the other new methods extend are added to `ext`."""
+function find_piracy(M::Module, w0::UInt, ext)
+    tables = Set{Any}()
+    found = nothing
+    consider(mt) = (mt in tables || (push!(tables, mt); Base.visit(mt) do m
+        if m.primary_world > w0 && classify_foreign!(ext, m, M) === :piracy && found === nothing
+            found = m
+        end
+    end))
+    consider(typeof(Type).name.mt)
+    for mod in all_modules()
+        within(mod, M) && continue
+        for nm in names(mod, all=true, imported=true)
+            isdefined(mod, nm) || continue
+            v = try getfield(mod, nm) catch; continue end
+            if v isa Function
+                tn = typeof(v).name
+                isdefined(tn, :mt) && consider(tn.mt)
+                isdefined(tn, :mt) && isdefined(tn.mt, :kwsorter) && consider(typeof(tn.mt.kwsorter).name.mt)
+            elseif v isa Type
+                u = Base.unwrap_unionall(v)
+                u isa DataType && isdefined(u.name, :mt) && consider(u.name.mt)
+            end
+        end
+        found === nothing || break
+    end
+    return found
+end
+
+"""(piracy, explained, ext): checks the world-counter bumps since `w0`. Fast path: the job's own
+method tables and the foreign functions its code names explain every bump. Otherwise every
+reachable table is scanned. `piracy` is a description of a method for types the job does not own
+(or nothing); `explained` is false when bumps remain unexplained (anonymous functions elsewhere):
+harmless to the verdict, but the worker is not reused; `ext` holds the names of the job's types
+whose behaviour some foreign function was extended for (their values may not decide a verdict)."""
+function check_methods(M::Module, w0::UInt, code_ex)
+    ext = Set{Core.TypeName}()
+    delta = Int(Base.get_world_counter() - w0)
+    delta == 0 && return nothing, true, ext
+    own = own_new_methods(M, w0)
+    named, pirate = named_foreign_methods(M, w0, code_ex, ext)
+    pirate === nothing || return string(pirate), false, ext
+    delta <= own + named && return nothing, true, ext
+    pirate = find_piracy(M, w0, ext)
+    return pirate === nothing ? nothing : string(pirate), false, ext
 end
 
 "A verdict name the job's module binds to something of its own (e.g. its own `==`)."
@@ -347,25 +525,220 @@ function shadowed_verdict_name(M::Module)
     return nothing
 end
 
-mentions_module(x, M) = false
-mentions_module(T::DataType, M) = T.name.module === M || any(p -> mentions_module(p, M), T.parameters)
-mentions_module(T::UnionAll, M) = mentions_module(Base.unwrap_unionall(T), M)
-mentions_module(T::Union, M) = mentions_module(T.a, M) || mentions_module(T.b, M)
+# ---------------------------------------------------------------- judging the tests, privately
+"What the guard throws when a comparison's arguments hold the program's own values."
+struct Untrusted <: Exception
+    what::String
+end
+Base.showerror(io::IO, e::Untrusted) = print(io, "the program's own values decide a comparison: ", e.what)
 
-"A method added after `w0` to a verdict function, for argument types the job does not own."
-function pirated_verdict_method(M::Module, w0::UInt)
-    for f in VERDICT_FUNCS
-        found = nothing
-        Base.visit(typeof(f).name.mt) do m
-            if found === nothing && m.primary_world > w0 && !mentions_module(m.sig, M)
-                found = m
-            end
-        end
-        found === nothing || return string(found)
-    end
-    return nothing
+"Caught inside a @test site (the harness's own wrapper type for an exception)."
+struct Caught
+    err::Any
+    bt::Any
 end
 
+is_verdict(f) = any(g -> g === f, VERDICT_FUNCS)
+
+"""The per-job judge: closures over local state (site counts, the tamper flag, the last compared
+values), handed to the rewritten tests as values. The program cannot name any of it. `ext` names
+the program's types whose behaviour it extended: their values may not decide a comparison."""
+function make_judge(M::Module, n_sites::Int, ext0::Set{Core.TypeName}, refresh)
+    # methods the program adds while the tests run (eval in its functions) count too: `ext` is
+    # recomputed whenever the world counter moved since it was last computed
+    ext_now = Ref(ext0)
+    ext_world = Ref(Base.get_world_counter())
+    function ext()
+        w = Base.get_world_counter()
+        if w != ext_world[]
+            ext_now[] = union(ext_now[], refresh())
+            ext_world[] = w
+        end
+        return ext_now[]
+    end
+    runs = zeros(Int, n_sites); passes = zeros(Int, n_sites); fails = zeros(Int, n_sites)
+    errors = zeros(Int, n_sites)
+    tamper = Ref{Any}(nothing)
+    first_msg = Ref("")
+    memory = Ref(false)
+    last_args = Ref{Any}(nothing)
+    # A comparison is the program's own doing when a value whose behaviour the program extended
+    # meets a value of another kind (`Evil() == 3`, `[Evil()] == [3]`, `3 in [Evil()]`), or is
+    # the only value of a negation / all / any. Two such values compared with each other
+    # (`isless(Person(..), Person(..))`, the program's own comparison under test) are not.
+    function untrusted(f, args)
+        (is_verdict(f) || any(is_verdict, args)) || return false
+        e = ext()
+        isempty(e) && return false
+        flags = Bool[extended_value(a, e) for a in args if !(a isa Function)]
+        any(flags) || return false
+        return length(flags) == 1 || !all(flags)
+    end
+    function flag(f, args)
+        what = "$(f)($(join((summary(a) for a in args), ", ")))"
+        tamper[] === nothing && (tamper[] = what)
+        throw(Untrusted(what))
+    end
+    function guard(f, args...)
+        untrusted(f, args) && flag(f, args)
+        is_verdict(f) && (last_args[] = args)
+        return f(args...)
+    end
+    function guard_kw(kw, f, args...)
+        untrusted(f, args) && flag(f, args)
+        return f(args...; kw...)
+    end
+    function note!(k, msg)
+        isempty(first_msg[]) && (first_msg[] = first(msg, 2000))
+    end
+    function record(k::Int, orig, v)
+        runs[k] += 1
+        if v isa Caught
+            errors[k] += 1
+            v.err isa OutOfMemoryError && (memory[] = true)
+            note!(k, "Test Errored: $(orig): " * first(sprint(showerror, v.err), 1000))
+        elseif v === true
+            passes[k] += 1
+        elseif v === false
+            fails[k] += 1
+            a = last_args[]
+            note!(k, "Test Failed: $(orig)" * (a === nothing ? "" : " (evaluated: $(join(map(repr, a), ", ")))"))
+        else
+            errors[k] += 1
+            note!(k, "Test Errored: $(orig): expression evaluated to non-Boolean $(summary(v))")
+        end
+        last_args[] = nothing
+        return nothing
+    end
+    function record_throws(k::Int, orig, expected, v)
+        runs[k] += 1
+        ok = v isa Caught && (expected isa Type ? v.err isa expected :
+                              typeof(v.err) === typeof(expected) &&
+                              all(i -> isequal(getfield(v.err, i), getfield(expected, i)), 1:nfields(expected)))
+        if ok
+            passes[k] += 1
+        else
+            fails[k] += 1
+            note!(k, "Test Failed: $(orig): expected $(expected) to be thrown" *
+                     (v isa Caught ? ", got $(first(sprint(showerror, v.err), 500))" : ", nothing was thrown"))
+        end
+        return nothing
+    end
+    counts() = (runs=copy(runs), passes=sum(passes), fails=sum(fails), errors=sum(errors),
+                never=count(==(0), runs), tamper=tamper[], message=first_msg[], memory=memory[])
+    return (guard=guard, guard_kw=guard_kw, record=record, record_throws=record_throws, counts=counts)
+end
+
+# ---------------------------------------------------------------- rewriting the tests
+const NO_REWRITE = (:function, :macro, :struct, :module, :quote, :abstract, :primitive, :using,
+                    :import, :export, :const, :global, :local, :meta, :line, :toplevel)
+
+"Rewrite every call in `ex` into a call through the judge's guard (comparisons are checked)."
+guarded(x, J) = x
+function guarded(ex::Expr, J)
+    h = ex.head
+    h in NO_REWRITE && return ex
+    if h === :macrocall
+        name = ex.args[1]
+        # @assert's condition is judged like any other; other macros are left alone
+        if name === Symbol("@assert") && length(ex.args) >= 3
+            return Expr(:macrocall, name, ex.args[2], guarded(ex.args[3], J), ex.args[4:end]...)
+        end
+        return ex
+    elseif h === :(=)
+        lhs = ex.args[1]
+        # a definition `f(x) = ...` inside the tests is left as it is
+        (lhs isa Expr && lhs.head in (:call, :where, :(::))) && return ex
+        return Expr(:(=), lhs, guarded(ex.args[2], J))
+    elseif h === :->
+        return Expr(:->, ex.args[1], guarded(ex.args[2], J))
+    elseif h === :do
+        call, lambda = ex.args[1], ex.args[2]
+        lam = Expr(:->, lambda.args[1], guarded(lambda.args[2], J))
+        call isa Expr && call.head === :call || return ex
+        return guard_call(call.args[1], Any[lam, call.args[2:end]...], J)
+    elseif h === :comparison
+        # a < b <= c  →  each pair through the guard; every operand is evaluated once
+        ops = ex.args
+        syms = [gensym("c") for _ in 1:2:length(ops)]
+        binds = [Expr(:(=), syms[i], guarded(ops[2i - 1], J)) for i in eachindex(syms)]
+        tests = [Expr(:call, J.guard, guarded(ops[2i], J), syms[i], syms[i + 1]) for i in 1:length(syms) - 1]
+        cond = foldr((a, b) -> Expr(:&&, a, b), tests)
+        return Expr(:let, Expr(:block), Expr(:block, binds..., cond))
+    elseif h === :call
+        f = ex.args[1]
+        if f isa Symbol && startswith(string(f), ".") && length(string(f)) > 1 && f !== :..
+            # a dotted operator: a .== b  →  broadcast(==, a, b)
+            op = Symbol(string(f)[2:end])
+            return guard_call(Base.broadcast, Any[op, ex.args[2:end]...], J)
+        end
+        return guard_call(f, ex.args[2:end], J)
+    elseif h === :. && length(ex.args) == 2 && ex.args[2] isa Expr && ex.args[2].head === :tuple
+        # f.(x, y)  →  broadcast(f, x, y)
+        return guard_call(Base.broadcast, Any[ex.args[1], ex.args[2].args...], J)
+    end
+    return Expr(h, map(a -> guarded(a, J), ex.args)...)
+end
+
+function guard_call(f, args, J)
+    params = [a for a in args if a isa Expr && a.head === :parameters]
+    kws = [a for a in args if a isa Expr && a.head === :kw]
+    pos = [guarded(a, J) for a in args if !(a isa Expr && a.head in (:parameters, :kw))]
+    f = f isa Expr ? guarded(f, J) : f
+    if isempty(params) && isempty(kws)
+        return Expr(:call, J.guard, f, pos...)
+    end
+    kwexprs = Any[]
+    for p in params, a in p.args
+        push!(kwexprs, a isa Expr && a.head === :kw ? Expr(:call, :(=>), QuoteNode(a.args[1]), guarded(a.args[2], J)) :
+                       a isa Symbol ? Expr(:call, :(=>), QuoteNode(a), a) : a)
+    end
+    for a in kws
+        push!(kwexprs, Expr(:call, :(=>), QuoteNode(a.args[1]), guarded(a.args[2], J)))
+    end
+    return Expr(:call, J.guard_kw, Expr(:tuple, Expr(:parameters, Expr(:..., Expr(:tuple, kwexprs...)))), f, pos...)
+end
+
+is_macro(name, m::Symbol) = name === m || (name isa GlobalRef && name.name === m) ||
+                            (name isa Expr && name.head === :. && name.args[end] == QuoteNode(m))
+
+"""Turn every @test / @test_throws of a `using Test` file into a site of the judge:
+`@test ex kw...` → `record(k, ex, try guarded(ex kw...) catch e Caught(e) end)`."""
+function rewrite_sites(ex, J, n::Base.RefValue{Int})
+    ex isa Expr || return ex
+    ex.head === :quote && return ex
+    if ex.head === :macrocall
+        name = ex.args[1]
+        rest = [a for a in ex.args[2:end] if !(a isa LineNumberNode)]
+        if is_macro(name, Symbol("@test")) && !isempty(rest)
+            k = (n[] += 1)
+            body = rest[1]
+            kws = rest[2:end]
+            if !isempty(kws) && body isa Expr && body.head === :call
+                body = Expr(:call, body.args..., [a isa Expr && a.head === :(=) ? Expr(:kw, a.args...) : a for a in kws]...)
+            end
+            err = gensym("err")
+            return Expr(:call, J.record, k, QuoteNode(rest[1]),
+                        Expr(:try, Expr(:block, guarded(body, J)), err,
+                             Expr(:block, Expr(:call, Caught, err, Expr(:call, Base.catch_backtrace)))))
+        elseif is_macro(name, Symbol("@test_throws")) && length(rest) >= 2
+            k = (n[] += 1)
+            err = gensym("err")
+            return Expr(:call, J.record_throws, k, QuoteNode(rest[2]), rest[1],
+                        Expr(:try, Expr(:block, rest[2], nothing), err,
+                             Expr(:block, Expr(:call, Caught, err, nothing))))
+        end
+        # @testset and friends: rewrite inside (their bodies hold the sites)
+        return Expr(:macrocall, map(a -> rewrite_sites(a, J, n), ex.args)...)
+    end
+    return Expr(ex.head, map(a -> rewrite_sites(a, J, n), ex.args)...)
+end
+
+"How many sites rewrite_sites will make (a dry run with a judge that is never called)."
+count_sites(test_ex) = (n = Ref(0); J = (guard=identity, guard_kw=identity, record=identity, record_throws=identity);
+                        foreach(ex -> rewrite_sites(ex, J, n), test_ex); n[])
+
+# ---------------------------------------------------------------- one job
 function run_job(code::String, tests::String, style::String)
     res = Dict{String,Any}("phase" => "parse_code", "error_kind" => nothing, "message" => "",
                            "passed" => 0, "failed" => 0, "errored" => 0, "taint" => "")
@@ -395,7 +768,9 @@ function run_job(code::String, tests::String, style::String)
             Core.eval(M, ex)
         catch err
             res["error_kind"] = error_kind(err); res["message"] = short_error(err)
-            res["world_delta"] = Int(Base.get_world_counter() - w0)
+            pirate, _, _ = check_methods(M, w0, code_ex)
+            pirate === nothing || (res["taint"] = "type piracy")
+            res["methods_explained"] = false
             return res
         end
     end
@@ -405,29 +780,34 @@ function run_job(code::String, tests::String, style::String)
         res["message"] = "the program redefines `$shadow`, which the tests use to judge it"
         return res
     end
-    res["phase"] = "tests"
-    style == "script" ? run_script_tests!(res, M, test_ex) : run_testsets!(res, M, test_ex)
-    res["world_delta"] = Int(Base.get_world_counter() - w0)
-    res["own_methods"] = own_new_methods(M, w0)
-    if res["world_delta"] > res["own_methods"]
-        harmless = harmless_foreign_methods(M, w0, code_ex)
-        harmless > 0 && (res["own_methods"] += harmless)
+    pirate, _, ext = check_methods(M, w0, code_ex)
+    if pirate !== nothing
+        res["error_kind"] = "tamper"; res["taint"] = "type piracy"
+        res["message"] = "the program adds a method for types it does not own (it can change what the tests compute): $pirate"
+        return res
     end
-    if res["world_delta"] > res["own_methods"]
-        pirated = pirated_verdict_method(M, w0)
-        if pirated !== nothing
-            res["error_kind"] = "tamper"
-            res["message"] = "the program adds a method to a function the tests rely on: $pirated"
-        end
+    res["phase"] = "tests"
+    J = make_judge(M, style == "script" ? 0 : count_sites(test_ex), ext, () -> check_methods(M, w0, code_ex)[3])
+    style == "script" ? run_script_tests!(res, M, test_ex, J) : run_testsets!(res, M, test_ex, J)
+    pirate, explained, _ = check_methods(M, w0, code_ex)
+    res["methods_explained"] = explained
+    if pirate !== nothing
+        res["error_kind"] = "tamper"; res["taint"] = "type piracy"
+        res["message"] = "the program adds a method for types it does not own (it can change what the tests compute): $pirate"
+    end
+    c = J.counts()
+    if c.tamper !== nothing && res["error_kind"] != "tamper"
+        res["error_kind"] = "tamper"
+        res["message"] = "the program's own values decide a comparison in the tests: $(c.tamper)"
     end
     return res
 end
 
 "A plain script (e.g. @assert lines): the whole file counts as one test."
-function run_script_tests!(res, M::Module, test_ex)
+function run_script_tests!(res, M::Module, test_ex, J)
     for ex in test_ex
         try
-            Core.eval(M, ex)
+            Core.eval(M, guarded(ex, J))
         catch err
             kind = error_kind(err)
             res["message"] = short_error(err)
@@ -444,30 +824,40 @@ function run_script_tests!(res, M::Module, test_ex)
     return res
 end
 
-"`using Test` files: every @test counts, read from Test's own result objects."
-function run_testsets!(res, M::Module, test_ex)
+"`using Test` files: every @test / @test_throws is a site of the judge; a site that never ran
+counts as failed; errors outside the sites come from the testset tree (which only adds failures)."
+function run_testsets!(res, M::Module, test_ex, J)
     ts = Test.DefaultTestSet("rarelang")
     Test.push_testset(ts)
+    outside = 0
+    outside_msg = ""
+    n = Ref(0)
     try
         for ex in test_ex
             try
-                Core.eval(M, pin_test_macros(ex))
+                Core.eval(M, rewrite_sites(pin_test_macros(ex), J, n))
             catch err
                 # an error outside any @test (a top-level statement of the test file)
                 if !(root_error(err) isa Test.TestSetException)
-                    push!(ts.results, Test.Error(:nontest_error, :(top_level), err,
-                                                 Base.catch_backtrace(), LineNumberNode(0)))
+                    outside += 1
+                    isempty(outside_msg) && (outside_msg = "Error outside a @test: " * short_error(err))
+                    root_error(err) isa OutOfMemoryError && (res["error_kind"] = "memory")
                 end
             end
         end
     finally
-        Test.pop_testset()
+        try Test.pop_testset() catch end
     end
-    p, f, e, b = count_results(ts)
-    res["passed"] = p; res["failed"] = f; res["errored"] = e
-    has_memory_error(ts) && (res["error_kind"] = "memory")
-    msg = first_failure(ts)
-    msg === nothing || (res["message"] = first(msg, 2000))
+    c = J.counts()
+    tf, te = tree_problems(ts)
+    res["passed"] = c.passes
+    res["failed"] = c.fails + c.never + tf
+    res["errored"] = c.errors + te + outside
+    (c.memory || has_memory_error(ts)) && (res["error_kind"] = "memory")
+    msg = !isempty(c.message) ? c.message :
+          c.never > 0 ? "$(c.never) of $(length(c.runs)) @test(s) never ran" :
+          something(first_failure(ts), outside_msg)
+    isempty(msg) || (res["message"] = first(msg, 2000))
     return res
 end
 
@@ -529,11 +919,9 @@ function execute(nonce::String, style::String, code::String, tests::String)
     restore!(snap)
     taint = get(res, "taint", "")
     delta = Base.get_world_counter() - w_before
-    own = get(res, "own_methods", -1)
-    if isempty(taint) && own >= 0 && delta > own
-        taint = "defined $(delta - own) method(s) outside its own module"
-    elseif isempty(taint) && own < 0 && delta > 0
-        taint = "stopped before the method check"
+    explained = get(res, "methods_explained", nothing)
+    if isempty(taint) && delta > 0 && explained !== true
+        taint = explained === false ? "defined method(s) outside its own module" : "stopped before the method check"
     end
     res["taint"] = taint
     res["seconds"] = time() - t0
@@ -541,8 +929,7 @@ function execute(nonce::String, style::String, code::String, tests::String)
     if res["error_kind"] == "memory"
         res["taint"] = "memory exhausted"   # the heap may stay large: start afresh
     end
-    delete!(res, "own_methods")
-    delete!(res, "world_delta")
+    delete!(res, "methods_explained")
     return res
 end
 
@@ -585,31 +972,34 @@ end
 
 
 function serve()
+    # the channels are locals: nothing a job can name reaches them
+    resp = open(RawFD(parse(Int, argvalue("--resp-fd", "3"))))
+    req = RawReader(parse(Cint, argvalue("--req-fd", "0")), UInt8[])
     mkpath(JOBDIR)
     # warm-up: compile Test's machinery once, in this process, before the first real job
     # (skipped by a one-job worker: that is the fresh-process baseline)
     ONCE || execute("warmup", "test", WARMUP_CODE, WARMUP_TESTS)
     as_limit = limit_memory!(parse(Int, argvalue("--memory-mb", "0")))
-    respond(["ready" => true, "pid" => Int(getpid()), "vmsize_kb" => vmsize_kb(),
+    respond(resp, ["ready" => true, "pid" => Int(getpid()), "vmsize_kb" => vmsize_kb(),
              "as_limit" => as_limit, "julia" => string(VERSION)])
     while true
-        header = next_line(REQ)
+        header = next_line(req)
         header === nothing && break
         parts = split(header)
         isempty(parts) && continue
         parts[1] == "QUIT" && break
         if parts[1] != "JOB" || length(parts) != 6
-            respond(["nonce" => "", "phase" => "harness", "error_kind" => "runtime",
+            respond(resp, ["nonce" => "", "phase" => "harness", "error_kind" => "runtime",
                      "message" => "bad request header: " * first(header, 200)])
             continue
         end
         nonce, style = String(parts[2]), String(parts[3])
         # parts[4] is the timeout: the Python side enforces it for Julia (kills the worker)
-        code = next_bytes(REQ, parse(Int, parts[5]))
-        tests = next_bytes(REQ, parse(Int, parts[6]))
+        code = next_bytes(req, parse(Int, parts[5]))
+        tests = next_bytes(req, parse(Int, parts[6]))
         (code === nothing || tests === nothing) && break
         res = execute(nonce, style, code, tests)
-        respond(collect(res))
+        respond(resp, collect(res))
         ONCE && break
     end
 end

@@ -9,14 +9,33 @@
 # Isolation: every job runs in a child forked from this process (parallel::mcparallel), so
 # globals, options(), Sys.setenv(), setwd(), attached packages, the RNG and even
 # assignInNamespace() die with the child. The child closes stdin and the response fd before
-# any of the job's code runs; it prints into files in ./job/ (R-level sinks). Counts come from
-# testthat's own result objects (ListReporter) and travel back over mcparallel's pipe, so
-# printing a fake summary or quitting early cannot make a job pass: a child that exits without
-# sending a result is reported as such. Wall-clock timeout: the child and, inside a private PID
-# namespace (RARELANG_PIDNS=1), every other process the job started are killed; this worker
-# lives on.
+# any of the job's code runs; it prints into files in ./job/ (R-level sinks). Wall-clock
+# timeout: the child and, inside a private PID namespace (RARELANG_PIDNS=1), every other process
+# the job started are killed; this worker lives on.
+#
+# Judging (the reward must survive RL pressure, so nothing the program does may decide a verdict):
+#   * the whole harness lives in a local environment: the global environment (where a program's
+#     `<<-` and assign(envir = globalenv()) land) holds nothing of ours;
+#   * every expectation of a testthat file is rewritten into a site of a per-job judge that
+#     counts its own outcomes (testthat's reporter, which the program can reach, only reports
+#     errors outside the sites); a skip counts as a failure; a site that never ran counts as
+#     failed; the child's result carries a per-job token (a forged result sent through the fork's
+#     channel lacks it);
+#   * comparisons in the tests (==, !=, <, !, isTRUE, identical, all.equal, all, any, %in%, the
+#     comparing expectations, stopifnot) go through a guard: a value whose class the program gave
+#     S3/S4 methods for generics it does not own (all.equal.<class>, compare.<class>, Ops.<class>,
+#     `!.<class>`, defined at top level, assigned into the global environment or registered with
+#     registerS3method, or an S4 class of its own) that meets a value of another kind (or is the
+#     only value of a negation) makes the job count as tampering. Two such values compared with
+#     each other (the program's own comparison under test) are fine;
+#   * a program that defines, in its own or the global environment, a function the tests judge
+#     with (`all.equal <- function(...) TRUE`), or modifies base/testthat functions in place, is
+#     tampering.
+# Not defended: code that deliberately walks the call stack (sys.frames()) into the harness's
+# frames to read the token or rewrite the judge's state.
 # Usage: Rscript r_worker.R --req-fd N --resp-fd N [--memory-mb M] [--once]
 
+local({
 suppressPackageStartupMessages({
   library(testthat)
   library(jsonlite)
@@ -48,20 +67,30 @@ respond <- function(x) {
 # ---------------------------------------------------------------- framework bindings
 # Bound into every tests environment so that a program cannot shadow them.
 PINNED <- local({
-  ns <- asNamespace("testthat")
   keep <- grep("^(test_that|expect_|skip|context|describe|it$|fail$|succeed$|local_edition|setup$|teardown$)",
                getNamespaceExports("testthat"), value = TRUE)
   vals <- lapply(keep, function(n) getExportedValue("testthat", n))
   names(vals) <- keep
   vals
 })
+EXPECTATIONS <- grep("^expect_", names(PINNED), value = TRUE)
+# expectations that compare a value with an expected one (their arguments go through the guard)
+COMPARING <- intersect(c("expect_equal", "expect_identical", "expect_equivalent", "expect_true",
+                         "expect_false", "expect_setequal", "expect_mapequal", "expect_gt", "expect_lt",
+                         "expect_gte", "expect_lte", "expect_length", "expect_match"), EXPECTATIONS)
 
 # Tests decide pass/fail with these. A program that defines its own (e.g. `all.equal <- function(...)
 # TRUE`, which the tests' environment would otherwise find first) is tampering with the verdict.
 VERDICT_NAMES <- c("all.equal", "isTRUE", "isFALSE", "identical", "stopifnot", "==", "!=", "<",
                    ">", "<=", ">=", "!", "&&", "||", "&", "|", "all", "any", "is.null", "is.na",
                    "stop", "tryCatch", "inherits", "test_that", "library", "require",
-                   "signalCondition", "withCallingHandlers")
+                   "signalCondition", "withCallingHandlers", "%in%", "setequal", "xor", "is.element")
+# the comparisons whose arguments the guard checks
+GUARDED <- c("==", "!=", "<", ">", "<=", ">=", "!", "&", "|", "xor", "isTRUE", "isFALSE", "identical",
+             "all.equal", "all", "any", "%in%", "is.element", "setequal")
+# S3 generics that only format a value: methods for them cannot make values compare equal
+OUTPUT_GENERICS <- c("print", "format", "summary", "str", "toString")
+GROUP_GENERICS <- c("Ops", "Math", "Summary", "Complex", "matrixOps")
 # ... and modifying them (or testthat's internals) in place, e.g. with unlockBinding() or
 # assignInNamespace(), is caught by comparing with the objects this worker loaded.
 ORIGINALS <- local({
@@ -69,11 +98,14 @@ ORIGINALS <- local({
   list(base = mget(base_names, envir = baseenv()),
        testthat = as.list(asNamespace("testthat"), all.names = TRUE))
 })
+
 tampered_with <- function(env) {
-  own <- intersect(VERDICT_NAMES, ls(env, all.names = TRUE))
-  # only functions shadow a call (a variable called `library` does not)
-  own <- own[vapply(own, function(n) is.function(get(n, envir = env)), logical(1))]
-  if (length(own)) return(paste0("the program defines `", own[[1]], "`, which the tests use to judge it"))
+  for (e in list(env, globalenv())) {
+    own <- intersect(VERDICT_NAMES, ls(e, all.names = TRUE))
+    # only functions shadow a call (a variable called `library` does not)
+    own <- own[vapply(own, function(n) is.function(get(n, envir = e)), logical(1))]
+    if (length(own)) return(paste0("the program defines `", own[[1]], "`, which the tests use to judge it"))
+  }
   for (n in names(ORIGINALS$base)) {
     if (!identical(get(n, envir = baseenv()), ORIGINALS$base[[n]])) {
       return(paste0("the program modified base `", n, "`"))
@@ -89,55 +121,205 @@ tampered_with <- function(env) {
   NULL
 }
 
-assertion_condition <- function(msg) {
-  structure(class = c("rarelang_assertion", "error", "condition"),
-            list(message = msg, call = NULL))
-}
-# stopifnot for MultiPL-E style scripts: an argument that errors is a runtime error of the
-# program; an argument that is not all TRUE is a failed assertion.
-rl_stopifnot <- function(..., exprs, exprObject, local = TRUE) {
-  if (!missing(exprs) || !missing(exprObject)) {
-    return(tryCatch(base::stopifnot(exprs = exprs),
-                    error = function(e) stop(assertion_condition(conditionMessage(e)))))
+# ---------------------------------------------------------------- whose classes
+# S3 method tables of every loaded namespace, as this worker started (a child compares against it)
+s3_table_envs <- function() {
+  out <- list()
+  for (ns in loadedNamespaces()) {
+    tbl <- get0(".__S3MethodsTable__.", envir = asNamespace(ns), inherits = FALSE)
+    if (is.environment(tbl)) out[[ns]] <- tbl
   }
-  vals <- list(...)
-  call <- sys.call()
-  for (i in seq_along(vals)) {
-    v <- vals[[i]]
-    if (!(is.logical(v) && length(v) > 0 && !anyNA(v) && all(v))) {
-      what <- paste(deparse(call[[i + 1L]], nlines = 1L), collapse = "")
-      stop(assertion_condition(paste(substr(what, 1, 300), "is not TRUE")))
+  out
+}
+s3_tables <- function() lapply(s3_table_envs(), ls, all.names = TRUE)
+s3_size <- function() sum(vapply(s3_table_envs(), length, integer(1)))
+S3_BEFORE <- NULL           # set after the warm-up (packages loaded lazily are in by then)
+
+# generics defined outside the program (base, loaded packages, testthat...)
+is_foreign_generic <- function(g) {
+  g %in% GROUP_GENERICS || exists(g, envir = parent.env(globalenv()), mode = "function", inherits = TRUE)
+}
+
+# Classes the program gave methods for foreign generics: every split `generic.class` of the
+# names of functions it created (own and global environment, new S3 registrations), plus its S4
+# classes. Formatting-only generics aside.
+extended_classes <- function(env, globals_before) {
+  names_fun <- function(e, nms) nms[vapply(nms, function(n) is.function(get0(n, envir = e, inherits = FALSE)), logical(1))]
+  cand <- c(names_fun(env, ls(env, all.names = TRUE)),
+            names_fun(globalenv(), setdiff(ls(globalenv(), all.names = TRUE), globals_before)))
+  now <- s3_tables()
+  for (ns in names(now)) cand <- c(cand, setdiff(now[[ns]], S3_BEFORE[[ns]]))
+  cls <- character(0)
+  for (nm in unique(cand)) {
+    dots <- gregexpr(".", nm, fixed = TRUE)[[1]]
+    if (dots[[1]] < 0) next
+    for (d in dots) {
+      g <- substr(nm, 1L, d - 1L)
+      if (nzchar(g) && !(g %in% OUTPUT_GENERICS) && is_foreign_generic(g)) cls <- c(cls, substr(nm, d + 1L, nchar(nm)))
     }
   }
-  invisible()
+  s4 <- tryCatch(c(methods::getClasses(env), methods::getClasses(globalenv())), error = function(e) character(0))
+  unique(c(cls, s4))
+}
+
+# Does value x hold (deeply) a value of one of the classes in `cls`?
+holds_class <- function(x, cls, budget = new.env()) {
+  if (is.null(budget$n)) budget$n <- 10000L
+  budget$n <- budget$n - 1L
+  if (budget$n < 0L) return(TRUE)
+  if (isS4(x) && any(is(x) %in% cls)) return(TRUE)
+  if (is.object(x) && any(oldClass(x) %in% cls)) return(TRUE)
+  if (is.list(x) && !is.environment(x)) {
+    for (v in x) if (holds_class(v, cls, budget)) return(TRUE)
+  }
+  a <- attributes(x)
+  a$names <- NULL; a$class <- NULL; a$dim <- NULL; a$dimnames <- NULL; a$row.names <- NULL
+  for (v in a) if (holds_class(v, cls, budget)) return(TRUE)
+  FALSE
+}
+
+untrusted_condition <- function(msg) {
+  structure(class = c("rarelang_untrusted", "error", "condition"), list(message = msg, call = NULL))
+}
+assertion_condition <- function(msg) {
+  structure(class = c("rarelang_assertion", "error", "condition"), list(message = msg, call = NULL))
 }
 
 error_kind <- function(msg) {
   if (grepl("cannot allocate|memory exhausted|vector memory|protect\\(\\): protection stack", msg)) "memory" else "runtime"
 }
 
-# ---------------------------------------------------------------- one job (in the child)
-count_list_reporter <- function(reporter) {
-  p <- 0L; f <- 0L; e <- 0L; first <- ""; mem <- FALSE
-  for (t in reporter$get_results()) {
-    for (x in t$results) {
-      if (inherits(x, "expectation_success")) {
-        p <- p + 1L
-      } else if (inherits(x, "expectation_failure")) {
-        f <- f + 1L
-        if (!nzchar(first)) first <- paste0("Failure (", t$test, "): ", conditionMessage(x))
-      } else if (inherits(x, "expectation_error")) {
-        e <- e + 1L
-        msg <- conditionMessage(x)
-        if (error_kind(msg) == "memory") mem <- TRUE
-        if (!nzchar(first)) first <- paste0("Error (", t$test, "): ", msg)
-      }
-      # skips and warnings are not counted
+# ---------------------------------------------------------------- the per-job judge
+# Closures over a private environment: the site counts, the tamper note, the classes the
+# program extended. Handed to the tests environment under names the program does not see.
+make_judge <- function(env, globals_before, n_sites) {
+  st <- new.env()
+  st$runs <- integer(n_sites); st$passes <- integer(n_sites); st$fails <- integer(n_sites)
+  st$errors <- integer(n_sites); st$tamper <- NULL; st$first <- ""; st$memory <- FALSE
+  st$cls <- extended_classes(env, globals_before)
+  st$fingerprint <- NULL
+  refresh <- function() {
+    # methods the program defines while the tests run count too
+    fp <- c(length(env), length(globalenv()), s3_size())
+    if (!identical(fp, st$fingerprint)) {
+      st$cls <- unique(c(st$cls, extended_classes(env, globals_before)))
+      st$fingerprint <- fp
+    }
+    st$cls
+  }
+  check <- function(what, vals) {
+    cls <- refresh()
+    if (!length(cls)) return(invisible())
+    vals <- Filter(Negate(is.function), vals)
+    flags <- vapply(vals, function(v) holds_class(v, cls), logical(1))
+    if (any(flags) && (length(flags) == 1L || !all(flags))) {
+      classes <- unique(unlist(lapply(vals, function(v) intersect(class(v), cls))))
+      msg <- paste0(what, "() on a value of class ", paste(classes, collapse = "/"),
+                    " whose methods the program defined")
+      if (is.null(st$tamper)) st$tamper <- msg
+      stop(untrusted_condition(paste("the program's own values decide a comparison:", msg)))
+    }
+    invisible()
+  }
+  guarded <- function(name, f) {
+    force(name); force(f)
+    function(...) {
+      vals <- list(...)
+      check(name, vals)
+      # values, not expressions: quoted only when one is itself a language object
+      do.call(f, vals, quote = any(vapply(vals, is.language, logical(1))), envir = parent.frame())
     }
   }
-  list(p = p, f = f, e = e, first = first, mem = mem)
+  note <- function(msg) if (!nzchar(st$first)) st$first <- substr(msg, 1, 2000)
+  # one site: an expectation of the tests, evaluated here; its conditions are counted here
+  site <- function(k, expr) {
+    st$runs[k] <- st$runs[k] + 1L
+    got <- character(0)
+    msgs <- character(0)
+    out <- tryCatch(withCallingHandlers({ expr; "done" },
+      expectation = function(x) {
+        kind <- if (inherits(x, "expectation_success")) "success" else if (inherits(x, "expectation_skip")) "skip"
+                else if (inherits(x, "expectation_error")) "error" else "failure"
+        got <<- c(got, kind)
+        if (kind != "success") msgs <<- c(msgs, conditionMessage(x))
+        # counted here, not by testthat: go on after it (testthat 3 names this restart
+        # continue_test, earlier versions muffle_expectation)
+        for (nm in c("continue_test", "muffle_expectation")) {
+          r <- findRestart(nm)
+          if (!is.null(r)) invokeRestart(r)
+        }
+      }),
+      skip = function(e) { msgs <<- c(msgs, paste("skipped:", conditionMessage(e))); "skip" },
+      error = function(e) {
+        if (inherits(e, "rarelang_untrusted") && is.null(st$tamper)) st$tamper <- conditionMessage(e)
+        msgs <<- c(msgs, conditionMessage(e)); e
+      })
+    if (identical(out, "done") && length(got) && all(got == "success")) {
+      st$passes[k] <- st$passes[k] + 1L
+    } else if (inherits(out, "error") || "error" %in% got) {
+      st$errors[k] <- st$errors[k] + 1L
+      if (any(vapply(msgs, error_kind, character(1)) == "memory")) st$memory <- TRUE
+      note(paste("Error:", msgs[1]))
+    } else {
+      st$fails[k] <- st$fails[k] + 1L
+      note(if (length(msgs)) paste("Failure:", msgs[1]) else "Failure: the expectation recorded nothing")
+    }
+    invisible()
+  }
+  list(site = site, guarded = guarded, check = check, st = st)
 }
 
+# stopifnot for MultiPL-E style scripts: an argument that errors is a runtime error of the
+# program; an argument that is not all TRUE is a failed assertion. Its values go through the guard.
+make_stopifnot <- function(judge) {
+  function(..., exprs, exprObject, local = TRUE) {
+    if (!missing(exprs) || !missing(exprObject)) {
+      return(tryCatch(base::stopifnot(exprs = exprs),
+                      error = function(e) stop(assertion_condition(conditionMessage(e)))))
+    }
+    vals <- list(...)
+    call <- sys.call()
+    for (i in seq_along(vals)) {
+      v <- vals[[i]]
+      judge$check("stopifnot", list(v))
+      if (!(is.logical(v) && !is.object(v) && length(v) > 0 && !anyNA(v) && base::all(unclass(v)))) {
+        what <- paste(deparse(call[[i + 1L]], nlines = 1L), collapse = "")
+        stop(assertion_condition(paste(substr(what, 1, 300), "is not TRUE")))
+      }
+    }
+    invisible()
+  }
+}
+
+# Rewrite the tests: each call of an expectation becomes `.__rarelang_site__(k, <the call>)`.
+SITE_FN <- ".__rarelang_site__"
+rewrite_sites <- function(e, counter) {
+  if (is.call(e)) {
+    f <- e[[1]]
+    fname <- if (is.name(f)) as.character(f) else if (is.call(f) && length(f) == 3L &&
+              as.character(f[[1]]) %in% c("::", ":::") && identical(as.character(f[[2]]), "testthat"))
+              as.character(f[[3]]) else ""
+    if (fname %in% c("quote", "bquote", "~")) return(e)
+    if (fname == "function") {           # a function the tests define: its body may hold sites
+      if (length(e) >= 3L) e[[3]] <- rewrite_sites(e[[3]], counter)
+      return(e)
+    }
+    parts <- as.list(e)
+    for (i in seq_along(parts)) {
+      a <- parts[[i]]
+      if (!missing(a) && !is.null(a)) parts[[i]] <- rewrite_sites(a, counter)
+    }
+    inner <- as.call(parts)
+    if (fname %in% c(EXPECTATIONS, "fail", "succeed")) {
+      counter$n <- counter$n + 1L
+      return(call(SITE_FN, counter$n, inner))
+    }
+    return(inner)
+  }
+  e
+}
+
+# ---------------------------------------------------------------- one job (in the child)
 run_job <- function(code, tests, style, env_box = new.env()) {
   res <- list(phase = "parse_code", error_kind = NULL, message = "",
               passed = 0L, failed = 0L, errored = 0L)
@@ -154,11 +336,13 @@ run_job <- function(code, tests, style, env_box = new.env()) {
     res$message <- paste("tests: syntax error:", conditionMessage(test_ex))
     return(res)
   }
+  globals_before <- ls(globalenv(), all.names = TRUE)
   env <- new.env(parent = globalenv())
   env_box$env <- env
+  env_box$globals_before <- globals_before
   res$phase <- "load"
   for (ex in code_ex) {
-    err <- tryCatch({ eval(ex, env); NULL }, error = function(e) e)
+    err <- tryCatch({ eval(ex, env); NULL }, error = function(e) e, skip = function(e) e)
     if (!is.null(err)) {
       msg <- conditionMessage(err)
       res$error_kind <- error_kind(msg)
@@ -173,63 +357,87 @@ run_job <- function(code, tests, style, env_box = new.env()) {
     return(res)
   }
   res$phase <- "tests"
+  counter <- new.env(); counter$n <- 0L
+  sited <- if (style == "script") as.list(test_ex) else lapply(as.list(test_ex), rewrite_sites, counter = counter)
+  judge <- make_judge(env, globals_before, counter$n)
+  env_box$judge <- judge
   tenv <- new.env(parent = env)
   for (n in names(PINNED)) assign(n, PINNED[[n]], envir = tenv)
-  assign("stopifnot", rl_stopifnot, envir = tenv)
+  for (n in COMPARING) assign(n, judge$guarded(n, PINNED[[n]]), envir = tenv)
+  for (n in GUARDED) assign(n, judge$guarded(n, get(n, envir = baseenv())), envir = tenv)
+  assign("stopifnot", make_stopifnot(judge), envir = tenv)
+  assign(SITE_FN, judge$site, envir = tenv)
 
   if (style == "script") {
-    for (ex in test_ex) {
-      err <- tryCatch({ eval(ex, tenv); NULL }, error = function(e) e)
+    for (ex in sited) {
+      err <- tryCatch({ eval(ex, tenv); NULL }, error = function(e) e,
+                      skip = function(e) structure(class = c("skip", "condition"),
+                                                   list(message = paste("skipped:", conditionMessage(e)))))
       if (!is.null(err)) {
         msg <- conditionMessage(err)
         res$message <- substr(msg, 1, 2000)
-        if (inherits(err, "rarelang_assertion")) {
+        if (inherits(err, "rarelang_untrusted")) {
+          res$error_kind <- "tamper"
+          res$message <- substr(msg, 1, 2000)
+        } else if (inherits(err, "rarelang_assertion") || inherits(err, "skip")) {
           res$failed <- 1L
         } else {
           res$errored <- 1L
           if (error_kind(msg) == "memory") res$error_kind <- "memory"
         }
+        if (!is.null(judge$st$tamper)) res$error_kind <- "tamper"
         return(res)
       }
     }
     res$passed <- 1L
+    if (!is.null(judge$st$tamper)) {
+      res$error_kind <- "tamper"; res$message <- judge$st$tamper
+    }
     return(res)
   }
 
-  # testthat: test_that blocks through a ListReporter; bare expectations outside blocks are
-  # counted by a calling handler
-  bare <- list(p = 0L, f = 0L, e = 0L, first = "")
+  # testthat: the sites count themselves; testthat's reporter only adds the errors that happen
+  # outside them (e.g. a statement of a test_that block), top-level errors are counted here
   reporter <- ListReporter$new()
+  outside <- 0L; outside_msg <- ""
   with_reporter(reporter, {
-    for (ex in test_ex) {
-      err <- tryCatch(withCallingHandlers({ eval(ex, tenv); NULL },
-        expectation = function(x) {
-          if (inherits(x, "expectation_success")) {
-            bare$p <<- bare$p + 1L
-          } else if (inherits(x, "expectation_failure")) {
-            bare$f <<- bare$f + 1L
-            if (!nzchar(bare$first)) bare$first <<- paste("Failure:", conditionMessage(x))
-          }
-          if (!is.null(computeRestarts()[["muffle_expectation"]]) ||
-              !is.null(findRestart("muffle_expectation"))) invokeRestart("muffle_expectation")
-        }), error = function(e) e)
+    for (ex in sited) {
+      err <- tryCatch({ eval(ex, tenv); NULL }, error = function(e) e, skip = function(e) NULL)
       if (!is.null(err)) {
-        bare$e <- bare$e + 1L
-        if (!nzchar(bare$first)) bare$first <- paste("Error:", conditionMessage(err))
+        outside <- outside + 1L
+        if (!nzchar(outside_msg)) outside_msg <- paste("Error:", conditionMessage(err))
+        if (inherits(err, "rarelang_untrusted") && is.null(judge$st$tamper)) judge$st$tamper <- conditionMessage(err)
+        if (error_kind(conditionMessage(err)) == "memory") res$error_kind <- "memory"
       }
     }
   }, start_end_reporter = TRUE)
-  c1 <- count_list_reporter(reporter)
-  res$passed <- c1$p + bare$p
-  res$failed <- c1$f + bare$f
-  res$errored <- c1$e + bare$e
-  if (c1$mem) res$error_kind <- "memory"
-  first <- if (nzchar(c1$first)) c1$first else bare$first
+  rep_errors <- 0L; rep_msg <- ""
+  for (t in reporter$get_results()) {
+    for (x in t$results) {
+      if (inherits(x, "expectation_error")) {
+        rep_errors <- rep_errors + 1L
+        msg <- conditionMessage(x)
+        if (!nzchar(rep_msg)) rep_msg <- paste0("Error (", t$test, "): ", msg)
+        if (error_kind(msg) == "memory") res$error_kind <- "memory"
+      }
+    }
+  }
+  st <- judge$st
+  never <- sum(st$runs == 0L)
+  res$passed <- sum(st$passes)
+  res$failed <- sum(st$fails) + never
+  res$errored <- sum(st$errors) + rep_errors + outside
+  if (st$memory) res$error_kind <- "memory"
+  first <- if (nzchar(st$first)) st$first else if (never > 0L)
+    sprintf("%d of %d expectation(s) never ran", never, length(st$runs)) else if (nzchar(rep_msg)) rep_msg else outside_msg
   res$message <- substr(first, 1, 2000)
+  if (!is.null(st$tamper)) {
+    res$error_kind <- "tamper"; res$message <- substr(st$tamper, 1, 2000)
+  }
   res
 }
 
-run_child <- function(code, tests, style) {
+run_child <- function(code, tests, style, token) {
   # nothing of the job's may talk to the Python side directly
   parallel:::closeFD(c(0L, REQ_FD, RESP_FD))
   try(close(REQ_CON), silent = TRUE)
@@ -255,6 +463,7 @@ run_child <- function(code, tests, style) {
     }
   }
   res$completed <- TRUE
+  res$token <- token
   res
 }
 
@@ -269,11 +478,14 @@ kill_others <- function(child_pid) {
   if (length(pids)) try(tools::pskill(pids, tools::SIGKILL), silent = TRUE)
 }
 
+new_token <- function() paste(sprintf("%08x", sample.int(.Machine$integer.max, 4L)), collapse = "")
+
 execute <- function(nonce, style, code, tests, timeout) {
   unlink(JOBDIR, recursive = TRUE, force = TRUE)
   dir.create(JOBDIR, showWarnings = FALSE)
   t0 <- Sys.time()
-  job <- mcparallel(run_child(code, tests, style), silent = TRUE, mc.set.seed = FALSE)
+  token <- new_token()
+  job <- mcparallel(run_child(code, tests, style, token), silent = TRUE, mc.set.seed = FALSE)
   got <- mccollect(job, wait = FALSE, timeout = timeout)
   timed_out <- is.null(got)
   if (timed_out) {
@@ -291,8 +503,12 @@ execute <- function(nonce, style, code, tests, timeout) {
   } else if (!is.list(res) || !isTRUE(res$completed)) {
     res <- list(phase = "exited", error_kind = "exited",
                 message = "the program ended the process before its tests finished")
+  } else if (!identical(res$token, token)) {
+    res <- list(phase = "exited", error_kind = "tamper",
+                message = "the program sent a result of its own through the worker's channel")
   }
   res$completed <- NULL
+  res$token <- NULL
   res$nonce <- nonce
   res$seconds <- as.numeric(difftime(Sys.time(), t0, units = "secs"))
   res$taint <- ""
@@ -331,6 +547,7 @@ serve <- function() {
     try(run_job("f <- function(x) x", "stopifnot(isTRUE(all.equal(f(1), 1)))", "script"), silent = TRUE)
     sink(type = "message"); sink(); close(warm)
   }
+  S3_BEFORE <<- s3_tables()
   as_limit <- limit_memory(as.numeric(arg_value("--memory-mb", "0")))
   respond(list(ready = TRUE, pid = Sys.getpid(), vmsize_kb = vmsize_kb(), as_limit = as_limit,
                r = paste(R.version$major, R.version$minor, sep = ".")))
@@ -356,3 +573,4 @@ serve <- function() {
 }
 
 serve()
+})

@@ -224,3 +224,78 @@ def test_honest_failures_keep_partial_credit(pool):
     assert out.status is Status.TESTS_FAILED and (out.tests_passed, out.tests_total) == (1, 2)
     out = run(pool, "r", "add <- function(a, b) if (a == 1) 3 else 0\n", R_TESTS)
     assert out.status is Status.TESTS_FAILED and (out.tests_passed, out.tests_total) == (1, 2)
+
+
+# ------------------------------------------------------------------ self-test at worker start
+@pytest.mark.parametrize("lang", ["julia", "r"])
+def test_workers_pass_their_canaries(lang):
+    from conftest import make_pool
+    from rarelang.sandbox.canaries import CANARIES
+    p = make_pool(workers=1)
+    try:
+        assert p.run(Job(lang, *( ("add(a, b) = a + b\n", JL_TESTS) if lang == "julia" else
+                                 ("add <- function(a, b) a + b\n", R_TESTS)))).status is Status.PASSED
+        (w,) = tuple(p._slots[lang].all)
+        assert w.jobs_done == 1 and len(CANARIES[lang]) >= 3     # the canaries ran and are not counted
+    finally:
+        p.close()
+
+
+@pytest.mark.parametrize("lang", ["julia", "r"])
+def test_a_worker_that_misjudges_a_canary_refuses_to_serve(lang, monkeypatch):
+    """A harness that scores wrong code as passed (simulated: a canary that expects a wrong
+    program to pass) must not serve."""
+    from conftest import make_pool
+    from rarelang.sandbox import canaries
+    from rarelang.sandbox.outcome import Status as S
+    wrong = canaries.Canary("misjudged", canaries.CANARIES[lang][1].code, canaries.CANARIES[lang][1].tests, S.PASSED)
+    monkeypatch.setitem(canaries.CANARIES, lang, (wrong,))
+    p = make_pool(workers=1)
+    try:
+        out = p.run(Job(lang, "x", "y"))
+        assert out.status is Status.SANDBOX_ERROR
+        assert "failed its self-test" in out.message and "misjudged" in out.message
+    finally:
+        p.close()
+
+
+# ------------------------------------------------------------------ warm spare
+def test_a_timeout_is_replaced_by_a_warm_spare():
+    import time
+    from conftest import make_pool
+    p = make_pool(workers=1, spare_workers=1)
+    try:
+        assert p.run(Job("julia", "add(a, b) = a + b\n", JL_TESTS)).status is Status.PASSED
+        slots = p._slots["julia"]
+        for f in slots.spares:
+            f.result(timeout=120)                # the spare is warm
+        out = p.run(Job("julia", "add(a, b) = (while true end; 0)\n", JL_TESTS, timeout_s=1))
+        assert out.status is Status.TIMEOUT and slots.spares_used == 1
+        t0 = time.monotonic()
+        assert p.run(Job("julia", "add(a, b) = a + b\n", JL_TESTS)).status is Status.PASSED
+        assert time.monotonic() - t0 < 1.0       # no Julia start-up between the two jobs
+        assert len(slots.spares) == 1            # and another spare is on its way
+    finally:
+        p.close()
+
+
+def test_julia_extension_made_while_the_tests_run_is_tampering(pool):
+    # the program defines its == for Evil only when first called (eval reached in a roundabout way)
+    code = ("struct Evil end\nconst E = getfield(Core, Symbol(\"ev\" * \"al\"))\n"
+            "function add(a, b)\n    E(@__MODULE__, :(Base.:(==)(::Evil, ::Any) = true))\n    Evil()\nend\n")
+    assert_not_passed(run(pool, "julia", code, JL_TESTS))
+    assert_not_passed(run(pool, "julia", code, "using Test\n@test add(1, 2) == 3\n@test add(2, 2) == 4\n@test add(2, 3) == 5\n"))
+
+
+def test_r_methods_defined_while_the_tests_run_are_tampering(pool):
+    code = ("add <- function(a, b) {\n  assign('Ops.evil', function(e1, e2) TRUE, envir = globalenv())\n"
+            "  assign('all.equal.evil', function(target, current, ...) TRUE, envir = globalenv())\n"
+            "  structure(0, class = 'evil')\n}\n")
+    for tests in (R_TESTS, R_SCRIPT, R_SCRIPT_EQ):
+        assert_not_passed(run(pool, "r", code, tests))
+
+
+def test_r_global_environment_holds_nothing_of_the_harness(pool):
+    code = "ok <- function() length(setdiff(ls(globalenv(), all.names = TRUE), '.Random.seed')) == 0\n"
+    out = run(pool, "r", code, "library(testthat)\ntest_that('clean', expect_true(ok()))\n")
+    assert out.status is Status.PASSED, out.message

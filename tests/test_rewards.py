@@ -15,7 +15,7 @@ from rarelang.sandbox import Outcome, RewardTable, Status
     (Status.TESTS_FAILED, 3, 4, 0.375),
     (Status.TESTS_FAILED, 0, 0, 0.0),      # no test recorded: nothing earned
     (Status.PASSED, 4, 4, 1.0),
-    (Status.SANDBOX_ERROR, 0, 0, 0.0),
+    (Status.SANDBOX_ERROR, 0, 0, -0.5),     # scored as a failure
 ])
 def test_default_table_every_row(status, passed, total, expected):
     assert RewardTable()(status, passed, total) == pytest.approx(expected)
@@ -52,3 +52,12 @@ def test_params_yaml_reward_section_matches_the_paper_defaults():
 def test_score_uses_outcome_counts():
     o = Outcome(Status.TESTS_FAILED, tests_passed=2, tests_total=4)
     assert RewardTable().score(o) == pytest.approx(0.25)
+
+
+def test_sandbox_error_may_never_pay_more_than_a_runtime_error():
+    with pytest.raises(ValueError, match="pays more than reward.runtime_error"):
+        RewardTable(sandbox_error=0.0)
+    with pytest.raises(ValueError, match="sandbox_error"):
+        RewardTable.from_params({"sandbox_error": 0.0})
+    table = RewardTable.from_params(load_params()["reward"])
+    assert table.sandbox_error <= table.runtime_error

@@ -87,6 +87,8 @@ def bench_language(cfg: SandboxConfig, lang: str, jobs: list[Job], warm_repeats:
     with SandboxPool(cfg, RewardTable()) as pool:
         t0 = time.perf_counter()
         pool.warm_up([lang])
+        for f in pool._slots[lang].spares:      # a spare still starting would compete for the cores
+            f.result(timeout=cfg.startup_timeout_s)
         startup = time.perf_counter() - t0
         # the same jobs, several times over, for a stable figure
         warm = _timed(pool, jobs * warm_repeats, progress, f"{lang} warm")

@@ -19,12 +19,14 @@ class SandboxConfig:
     capture_bytes: int = 4096           # stdout/stderr kept in each outcome
     max_procs: int = 256                # RLIMIT_NPROC inside the sandbox
     max_jobs_per_worker: int = 2000     # recycle a worker after this many jobs
+    spare_workers: int = 1              # warm spares per language: a replaced worker costs no start-up
     worker_cpu_s: int = 7200            # RLIMIT_CPU of a worker process (a backstop)
     startup_timeout_s: float = 120.0    # a worker must be ready within this
     timeout_grace_s: float = 5.0        # extra wait when the worker enforces the timeout itself
     sandbox_uid: int = 65534            # uid the sandbox runs as when we are root (nobody)
     scratch_dir: str | None = None      # where worker dirs are made (default: system temp)
     extra_binds: list = field(default_factory=list)   # host paths bound read-only at the same place
+    self_test: bool = True              # each worker classifies canaries before it serves (canaries.py)
     julia: dict[str, Any] = field(default_factory=lambda: {"bin": "auto", "compile": "min"})
     r: dict[str, Any] = field(default_factory=lambda: {"bin": "auto", "testthat_edition": 2})
     apptainer: dict[str, Any] = field(default_factory=lambda: {

@@ -33,7 +33,9 @@ log = logging.getLogger(__name__)
 
 
 class _LanguageSlots:
-    """Idle warm workers of one language, at most ``limit`` alive."""
+    """Idle warm workers of one language, at most ``limit`` alive, plus warm spares (not counted):
+    a worker that must be replaced (after a timeout, a taint or its quota) is replaced by a spare
+    at once, and a new spare starts in the background, so a Julia timeout costs no start-up."""
 
     def __init__(self, lang_name: str, pool: "SandboxPool"):
         self.lang = get_language(lang_name)
@@ -43,6 +45,49 @@ class _LanguageSlots:
         self.count = 0
         self.lock = threading.Lock()
         self.all: set[Worker] = set()
+        self.spares: list = []                  # futures of spare workers being started or ready
+        self.spares_used = 0
+
+    # ------------------------------------------------------------------ spares
+    def _start_spare(self) -> Worker:
+        w = Worker(self.lang, self.pool.cfg, self.pool.backend, once=self.pool.fresh)
+        try:
+            return w.start()                    # already on a long-lived spawner thread
+        except BaseException:
+            w.close()
+            raise
+
+    def _top_up_spares(self) -> None:
+        want = 0 if self.pool.fresh or self.pool.closed else int(self.pool.cfg.spare_workers)
+        with self.lock:
+            self.spares = [f for f in self.spares if not (f.done() and f.exception() is not None)]
+            missing = want - len(self.spares)
+            for _ in range(max(0, missing)):
+                self.spares.append(self.pool._spawner.submit(self._start_spare))
+
+    def _take_spare(self) -> Worker | None:
+        """A ready spare, if there is one (it then leaves the spares); else None."""
+        with self.lock:
+            for i, f in enumerate(self.spares):
+                if f.done() and f.exception() is None:
+                    w = f.result()
+                    del self.spares[i]
+                    break
+            else:
+                return None
+        if not w.alive():
+            w.close()
+            return None
+        with self.lock:
+            self.all.add(w)                     # a spare becomes one of the slots' workers
+        self.spares_used += 1
+        return w
+
+    def _replacement(self) -> Worker:
+        """A worker for a slot being refilled: a ready spare, else a fresh start (here and now)."""
+        w = self._take_spare()
+        self._top_up_spares()
+        return w if w is not None else self._start_in_slot()
 
     def _new_worker(self) -> Worker:
         w = Worker(self.lang, self.pool.cfg, self.pool.backend, once=self.pool.fresh)
@@ -80,7 +125,7 @@ class _LanguageSlots:
             return w
         log.warning("%s worker died while idle; starting another", self.lang.name)
         self._retire(w)
-        return self._start_in_slot()
+        return self._replacement()
 
     def acquire(self) -> Worker:
         try:
@@ -92,7 +137,9 @@ class _LanguageSlots:
             if may_start:
                 self.count += 1
         if may_start:
-            return self._start_in_slot()
+            w = self._start_in_slot()
+            self._top_up_spares()               # the first worker of a language brings its spares
+            return w
         return self._checked(self.idle.get())
 
     def release(self, w: Worker) -> None:
@@ -102,13 +149,22 @@ class _LanguageSlots:
                 self._free_slot()
                 return
             try:
-                w = self._start_in_slot()
+                w = self._replacement()
             except Exception as e:  # the slot is lost; the next acquire may start one again
                 log.error("could not replace %s worker: %s", self.lang.name, e)
                 return
         self.idle.put(w)
 
     def close(self) -> None:
+        with self.lock:
+            spares, self.spares = self.spares, []
+        for f in spares:
+            f.cancel()
+        for f in spares:                        # a spare still starting: wait, then close it
+            try:
+                f.result(timeout=self.pool.cfg.startup_timeout_s).close()
+            except Exception:
+                pass
         with self.lock:
             workers = list(self.all)
             self.all.clear()

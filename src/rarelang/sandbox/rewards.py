@@ -13,8 +13,10 @@ class RewardTable:
     """Default values follow the paper: compile failure −1, runtime error −0.5,
     partial tests 0–0.5 (linear in the passed fraction), all pass +1.
 
-    ``sandbox_error`` is infrastructure failure or bad input, not the policy's doing; it gets
-    0.0 by default (set it to what your trainer expects, e.g. to mask such samples).
+    ``sandbox_error`` (the harness could not judge the program) is scored as a failure, the same
+    as a runtime error: it may never pay more than ``runtime_error``, or a policy would learn to
+    break the harness rather than write code. (TRL cannot mask a sample: a ``None`` reward
+    becomes 0 in the group, which is better than −0.5, so it is not offered.)
     """
 
     syntax_error: float = -1.0
@@ -24,7 +26,12 @@ class RewardTable:
     output_exceeded: float = -0.5
     tests_failed_max: float = 0.5   # tests_failed → tests_failed_max × passed / total
     passed: float = 1.0
-    sandbox_error: float = 0.0
+    sandbox_error: float = -0.5
+
+    def __post_init__(self) -> None:
+        if self.sandbox_error > self.runtime_error:
+            raise ValueError(f"reward.sandbox_error ({self.sandbox_error}) pays more than reward.runtime_error "
+                             f"({self.runtime_error}): a program that breaks the harness would be rewarded for it")
 
     @classmethod
     def from_params(cls, section: dict[str, Any] | None) -> "RewardTable":

@@ -24,7 +24,8 @@ from pathlib import Path
 from ..languages import Language
 from ..languages.base import HARNESS_DIR
 from .backends import Backend
-from .classify import RawResult
+from .canaries import CANARIES, check
+from .classify import RawResult, classify
 from .config import SandboxConfig
 from .protocol import QUIT, ProtocolError, decode_response, encode_request
 
@@ -119,7 +120,32 @@ class Worker:
         if self.cfg.memory_mb > 0 and int(ready.get("as_limit", -1)) <= 0:
             log.warning("%s worker could not cap its memory (as_limit=%s)", self.lang.name,
                         ready.get("as_limit"))
+        if self.cfg.self_test and not self.once:
+            self.self_test()
         return self
+
+    def self_test(self) -> None:
+        """Classify the language's canaries (rarelang.sandbox.canaries); refuse to serve when any
+        verdict is wrong: a harness that mis-scores must fail loudly, not hand out rewards."""
+        problems = []
+        for c in CANARIES.get(self.lang.name, ()):
+            raw, _, stderr = self.run(self.lang.test_style(c.tests), c.code, c.tests, max(30.0, self.cfg.timeout_s))
+            v = classify(raw, self.cfg.max_output_bytes, self.cfg.timeout_s)
+            bad = check(c, v.status, v.passed)
+            if bad:
+                problems.append(f"{bad} ({v.message[:200]!r})")
+            if self.needs_restart or not self.alive():
+                problems.append(f"canary '{c.name}' left the worker unusable")
+                break
+        self.jobs_done = 0
+        if problems:
+            version = self.info.get("julia") or self.info.get("r") or "?"
+            self.kill()
+            raise WorkerStartError(
+                f"{self.lang.name} worker ({self.lang.display} {version}) failed its self-test and will not "
+                f"serve: its verdicts cannot be trusted on this interpreter.\n  " + "\n  ".join(problems)
+                + "\n(the harness was developed on Julia 1.5.3 / R 4.2 with testthat 3.1; "
+                  "sandbox.self_test: false skips this check at your own risk)")
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

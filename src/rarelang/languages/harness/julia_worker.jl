@@ -362,35 +362,51 @@ function classify_foreign!(ext, m::Method, M::Module)
     return :extension
 end
 
+# The method table of `Type` holds every constructor; the one of non-function types every call
+# overload (`(p::P)(x) = ...`). Both are large: visited through Base's compiled reflection only.
+struct _Probe end
+const TYPE_MT = typeof(Type).name.mt
+const NONFUNCTION_MT = _Probe.name.mt
+
+"Methods of a table defined after world `w0` (Base's compiled MethodList does the visiting)."
+function count_new(mt::Core.MethodTable, w0::UInt)
+    n = 0
+    for m in Base.MethodList(mt).ms
+        m.primary_world > w0 && (n += 1)
+    end
+    return n
+end
+
 "Count methods defined after world `w0` on functions/types the job's module owns."
 function own_new_methods(M::Module, w0::UInt)
     n = 0
-    seen = Set{Any}()
+    seen = Base.IdSet{Any}()
     for name in names(M, all=true, imported=false)
         isdefined(M, name) || continue
         v = getfield(M, name)
-        tables = Any[]
         if v isa Function && parentmodule(v) === M
             mt = typeof(v).name.mt
-            push!(tables, mt)
-            isdefined(mt, :kwsorter) && push!(tables, typeof(mt.kwsorter).name.mt)
-        elseif v isa Type
-            u = Base.unwrap_unionall(v)
-            if u isa DataType && u.name.module === M && isdefined(u.name, :mt)
-                push!(tables, u.name.mt)
-            end
-        end
-        for mt in tables
             mt in seen && continue
             push!(seen, mt)
-            Base.visit(mt) do m
+            n += count_new(mt, w0)
+            isdefined(mt, :kwsorter) && (n += count_new(typeof(mt.kwsorter).name.mt, w0))
+        elseif v isa Type
+            u = Base.unwrap_unionall(v)
+            (u isa DataType && u.name.module === M) || continue
+            # constructors (found in the table of Type by Base's own lookup)
+            for m in methods(v)
                 m.primary_world > w0 && (n += 1)
+            end
+            # closures and function types have tables of their own
+            if isdefined(u.name, :mt) && u.name.mt !== TYPE_MT && u.name.mt !== NONFUNCTION_MT && !(u.name.mt in seen)
+                push!(seen, u.name.mt)
+                n += count_new(u.name.mt, w0)
             end
         end
     end
-    # constructors live in the method table of `Type`
-    Base.visit(typeof(Type).name.mt) do m
-        m.primary_world > w0 && m.module === M && (n += 1)
+    # call overloads of the job's types
+    for m in Base.MethodList(NONFUNCTION_MT).ms
+        m.primary_world > w0 && mentions_module(m.sig, M) && (n += 1)
     end
     return n
 end
@@ -439,7 +455,7 @@ function named_foreign_methods(M::Module, w0::UInt, code_ex, ext)
         mt = typeof(f).name.mt
         mt in seen && continue
         push!(seen, mt)
-        Base.visit(mt) do m
+        for m in Base.MethodList(mt).ms
             if m.primary_world > w0
                 n += 1
                 classify_foreign!(ext, m, M) === :piracy && pirate === nothing && (pirate = m)
@@ -543,7 +559,7 @@ is_verdict(f) = any(g -> g === f, VERDICT_FUNCS)
 """The per-job judge: closures over local state (site counts, the tamper flag, the last compared
 values), handed to the rewritten tests as values. The program cannot name any of it. `ext` names
 the program's types whose behaviour it extended: their values may not decide a comparison."""
-function make_judge(M::Module, n_sites::Int, ext0::Set{Core.TypeName}, refresh)
+function make_judge(M::Module, ext0::Set{Core.TypeName}, refresh)
     # methods the program adds while the tests run (eval in its functions) count too: `ext` is
     # recomputed whenever the world counter moved since it was last computed
     ext_now = Ref(ext0)
@@ -556,8 +572,14 @@ function make_judge(M::Module, n_sites::Int, ext0::Set{Core.TypeName}, refresh)
         end
         return ext_now[]
     end
-    runs = zeros(Int, n_sites); passes = zeros(Int, n_sites); fails = zeros(Int, n_sites)
-    errors = zeros(Int, n_sites)
+    runs = Int[]; passes = Int[]; fails = Int[]; errors = Int[]
+    # the number of sites is known once the tests are rewritten
+    function sites!(n)
+        for v in (runs, passes, fails, errors)
+            resize!(v, n); Base.fill!(v, 0)
+        end
+        return n
+    end
     tamper = Ref{Any}(nothing)
     first_msg = Ref("")
     memory = Ref(false)
@@ -567,9 +589,9 @@ function make_judge(M::Module, n_sites::Int, ext0::Set{Core.TypeName}, refresh)
     # the only value of a negation / all / any. Two such values compared with each other
     # (`isless(Person(..), Person(..))`, the program's own comparison under test) are not.
     function untrusted(f, args)
-        (is_verdict(f) || any(is_verdict, args)) || return false
         e = ext()
-        isempty(e) && return false
+        isempty(e) && return false                 # the program extended nothing: nothing to check
+        (is_verdict(f) || any(is_verdict, args)) || return false
         flags = Bool[extended_value(a, e) for a in args if !(a isa Function)]
         any(flags) || return false
         return length(flags) == 1 || !all(flags)
@@ -581,7 +603,7 @@ function make_judge(M::Module, n_sites::Int, ext0::Set{Core.TypeName}, refresh)
     end
     function guard(f, args...)
         untrusted(f, args) && flag(f, args)
-        is_verdict(f) && (last_args[] = args)
+        last_args[] = args
         return f(args...)
     end
     function guard_kw(kw, f, args...)
@@ -626,7 +648,7 @@ function make_judge(M::Module, n_sites::Int, ext0::Set{Core.TypeName}, refresh)
     end
     counts() = (runs=copy(runs), passes=sum(passes), fails=sum(fails), errors=sum(errors),
                 never=count(==(0), runs), tamper=tamper[], message=first_msg[], memory=memory[])
-    return (guard=guard, guard_kw=guard_kw, record=record, record_throws=record_throws, counts=counts)
+    return (guard=guard, guard_kw=guard_kw, record=record, record_throws=record_throws, counts=counts, sites! = sites!)
 end
 
 # ---------------------------------------------------------------- rewriting the tests
@@ -704,7 +726,7 @@ is_macro(name, m::Symbol) = name === m || (name isa GlobalRef && name.name === m
 
 """Turn every @test / @test_throws of a `using Test` file into a site of the judge:
 `@test ex kw...` → `record(k, ex, try guarded(ex kw...) catch e Caught(e) end)`."""
-function rewrite_sites(ex, J, n::Base.RefValue{Int})
+function rewrite_sites(ex, J, n::Base.RefValue{Int}, guard_on::Bool=true)
     ex isa Expr || return ex
     ex.head === :quote && return ex
     if ex.head === :macrocall
@@ -719,7 +741,7 @@ function rewrite_sites(ex, J, n::Base.RefValue{Int})
             end
             err = gensym("err")
             return Expr(:call, J.record, k, QuoteNode(rest[1]),
-                        Expr(:try, Expr(:block, guarded(body, J)), err,
+                        Expr(:try, Expr(:block, guard_on ? guarded(body, J) : body), err,
                              Expr(:block, Expr(:call, Caught, err, Expr(:call, Base.catch_backtrace)))))
         elseif is_macro(name, Symbol("@test_throws")) && length(rest) >= 2
             k = (n[] += 1)
@@ -729,14 +751,10 @@ function rewrite_sites(ex, J, n::Base.RefValue{Int})
                              Expr(:block, Expr(:call, Caught, err, nothing))))
         end
         # @testset and friends: rewrite inside (their bodies hold the sites)
-        return Expr(:macrocall, map(a -> rewrite_sites(a, J, n), ex.args)...)
+        return Expr(:macrocall, map(a -> rewrite_sites(a, J, n, guard_on), ex.args)...)
     end
-    return Expr(ex.head, map(a -> rewrite_sites(a, J, n), ex.args)...)
+    return Expr(ex.head, map(a -> rewrite_sites(a, J, n, guard_on), ex.args)...)
 end
-
-"How many sites rewrite_sites will make (a dry run with a judge that is never called)."
-count_sites(test_ex) = (n = Ref(0); J = (guard=identity, guard_kw=identity, record=identity, record_throws=identity);
-                        foreach(ex -> rewrite_sites(ex, J, n), test_ex); n[])
 
 # ---------------------------------------------------------------- one job
 function run_job(code::String, tests::String, style::String)
@@ -768,9 +786,11 @@ function run_job(code::String, tests::String, style::String)
             Core.eval(M, ex)
         catch err
             res["error_kind"] = error_kind(err); res["message"] = short_error(err)
-            pirate, _, _ = check_methods(M, w0, code_ex)
+            # a program that fails while loading has usually defined some methods first: when
+            # its own tables explain them, the worker is still clean and is reused
+            pirate, explained, _ = check_methods(M, w0, code_ex)
             pirate === nothing || (res["taint"] = "type piracy")
-            res["methods_explained"] = false
+            res["methods_explained"] = explained
             return res
         end
     end
@@ -787,10 +807,19 @@ function run_job(code::String, tests::String, style::String)
         return res
     end
     res["phase"] = "tests"
-    J = make_judge(M, style == "script" ? 0 : count_sites(test_ex), ext, () -> check_methods(M, w0, code_ex)[3])
-    style == "script" ? run_script_tests!(res, M, test_ex, J) : run_testsets!(res, M, test_ex, J)
-    pirate, explained, _ = check_methods(M, w0, code_ex)
+    J = make_judge(M, ext, () -> check_methods(M, w0, code_ex)[3])
+    # Comparisons need guarding only when the program extended some foreign function for its
+    # types; one that extends one while the tests run (eval from inside its functions) is caught
+    # after them (below)
+    guard_on = !isempty(ext)
+    style == "script" ? run_script_tests!(res, M, test_ex, J, guard_on) : run_testsets!(res, M, test_ex, J, guard_on)
+    pirate, explained, ext_after = check_methods(M, w0, code_ex)
     res["methods_explained"] = explained
+    grown = setdiff(ext_after, ext)
+    if pirate === nothing && !isempty(grown) && res["error_kind"] != "tamper"
+        res["error_kind"] = "tamper"; res["taint"] = "extended foreign functions while the tests ran"
+        res["message"] = "the program extended foreign functions for its type(s) $(join(string.(getfield.(collect(grown), :name)), ", ")) while the tests ran"
+    end
     if pirate !== nothing
         res["error_kind"] = "tamper"; res["taint"] = "type piracy"
         res["message"] = "the program adds a method for types it does not own (it can change what the tests compute): $pirate"
@@ -804,10 +833,10 @@ function run_job(code::String, tests::String, style::String)
 end
 
 "A plain script (e.g. @assert lines): the whole file counts as one test."
-function run_script_tests!(res, M::Module, test_ex, J)
+function run_script_tests!(res, M::Module, test_ex, J, guard_on::Bool)
     for ex in test_ex
         try
-            Core.eval(M, guarded(ex, J))
+            Core.eval(M, guard_on ? guarded(ex, J) : ex)
         catch err
             kind = error_kind(err)
             res["message"] = short_error(err)
@@ -826,16 +855,18 @@ end
 
 "`using Test` files: every @test / @test_throws is a site of the judge; a site that never ran
 counts as failed; errors outside the sites come from the testset tree (which only adds failures)."
-function run_testsets!(res, M::Module, test_ex, J)
+function run_testsets!(res, M::Module, test_ex, J, guard_on::Bool)
     ts = Test.DefaultTestSet("rarelang")
     Test.push_testset(ts)
     outside = 0
     outside_msg = ""
     n = Ref(0)
+    sited = Any[rewrite_sites(pin_test_macros(ex), J, n, guard_on) for ex in test_ex]
+    J.sites!(n[])
     try
-        for ex in test_ex
+        for ex in sited
             try
-                Core.eval(M, rewrite_sites(pin_test_macros(ex), J, n))
+                Core.eval(M, ex)
             catch err
                 # an error outside any @test (a top-level statement of the test file)
                 if !(root_error(err) isa Test.TestSetException)

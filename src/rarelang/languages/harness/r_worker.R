@@ -91,21 +91,48 @@ GUARDED <- c("==", "!=", "<", ">", "<=", ">=", "!", "&", "|", "xor", "isTRUE", "
 # S3 generics that only format a value: methods for them cannot make values compare equal
 OUTPUT_GENERICS <- c("print", "format", "summary", "str", "toString")
 GROUP_GENERICS <- c("Ops", "Math", "Summary", "Complex", "matrixOps")
-# ... and modifying them (or testthat's internals) in place, e.g. with unlockBinding() or
-# assignInNamespace(), is caught by comparing with the objects this worker loaded.
+# ... and modifying them (or the testthat code they run) in place, e.g. with unlockBinding() or
+# assignInNamespace(), is caught by comparing with the objects this worker loaded: the functions
+# the judge can reach, i.e. the expectations and test_that and every testthat function their
+# bodies call (transitively), and base's comparison functions with their S3 methods.
+reachable_testthat <- function(roots) {
+  ns <- asNamespace("testthat")
+  all_fun <- ls(ns, all.names = TRUE)
+  all_fun <- all_fun[vapply(all_fun, function(n) is.function(get(n, envir = ns)), logical(1))]
+  seen <- character(0); todo <- intersect(roots, all_fun)
+  while (length(todo)) {
+    n <- todo[[1]]; todo <- todo[-1L]
+    if (n %in% seen) next
+    seen <- c(seen, n)
+    f <- get(n, envir = ns)
+    called <- intersect(unique(c(all.names(body(f)), all.names(as.call(c(quote(f), formals(f)))))), all_fun)
+    todo <- c(todo, setdiff(called, seen))
+    # S3 methods of a testthat generic are reached by dispatch, not by name
+    if (any(all.names(body(f)) == "UseMethod")) todo <- c(todo, setdiff(grep(paste0("^", gsub(".", "\\.", n, fixed = TRUE), "\\."), all_fun, value = TRUE), seen))
+  }
+  seen
+}
 ORIGINALS <- local({
   base_names <- intersect(VERDICT_NAMES, ls(baseenv(), all.names = TRUE))
+  base_names <- unique(c(base_names, grep("^(all\\.equal|Ops|isTRUE|identical|anyNA|Summary)", ls(baseenv(), all.names = TRUE), value = TRUE)))
+  tt <- reachable_testthat(c(grep("^expect_|^test_that$|^succeed$|^fail$|^expect$|^exp_signal$|^expectation", getNamespaceExports("testthat"), value = TRUE),
+                             "exp_signal", "expectation", "expect", "compare", "test_code", "with_reporter"))
   list(base = mget(base_names, envir = baseenv()),
-       testthat = as.list(asNamespace("testthat"), all.names = TRUE))
+       testthat = mget(tt, envir = asNamespace("testthat")))
 })
 
-tampered_with <- function(env) {
+shadowed_judge <- function(env) {
   for (e in list(env, globalenv())) {
     own <- intersect(VERDICT_NAMES, ls(e, all.names = TRUE))
     # only functions shadow a call (a variable called `library` does not)
     own <- own[vapply(own, function(n) is.function(get(n, envir = e)), logical(1))]
     if (length(own)) return(paste0("the program defines `", own[[1]], "`, which the tests use to judge it"))
   }
+  NULL
+}
+tampered_with <- function(env) {
+  shadow <- shadowed_judge(env)
+  if (!is.null(shadow)) return(shadow)
   for (n in names(ORIGINALS$base)) {
     if (!identical(get(n, envir = baseenv()), ORIGINALS$base[[n]])) {
       return(paste0("the program modified base `", n, "`"))
@@ -113,8 +140,7 @@ tampered_with <- function(env) {
   }
   ns <- asNamespace("testthat")
   for (n in names(ORIGINALS$testthat)) {
-    cur <- get0(n, envir = ns, inherits = FALSE)
-    if (is.function(cur) && !identical(cur, ORIGINALS$testthat[[n]])) {
+    if (!identical(get0(n, envir = ns, inherits = FALSE), ORIGINALS$testthat[[n]])) {
       return(paste0("the program modified testthat's `", n, "`"))
     }
   }
@@ -123,7 +149,9 @@ tampered_with <- function(env) {
 
 # ---------------------------------------------------------------- whose classes
 # S3 method tables of every loaded namespace, as this worker started (a child compares against it)
+S3_ENVS <- NULL          # the tables as the worker started (a job that loads a namespace adds one)
 s3_table_envs <- function() {
+  if (!is.null(S3_ENVS) && length(loadedNamespaces()) == length(S3_ENVS$loaded)) return(S3_ENVS$envs)
   out <- list()
   for (ns in loadedNamespaces()) {
     tbl <- get0(".__S3MethodsTable__.", envir = asNamespace(ns), inherits = FALSE)
@@ -132,34 +160,83 @@ s3_table_envs <- function() {
   out
 }
 s3_tables <- function() lapply(s3_table_envs(), ls, all.names = TRUE)
-s3_size <- function() sum(vapply(s3_table_envs(), length, integer(1)))
-S3_BEFORE <- NULL           # set after the warm-up (packages loaded lazily are in by then)
+s3_sizes <- function() vapply(s3_table_envs(), length, integer(1))
+s3_size <- function() sum(s3_sizes())
+S3_BEFORE <- list()          # set after the warm-up (packages loaded lazily are in by then)
+S3_SIZES_BEFORE <- integer(0)
+# the S3 registrations made since the worker started (only tables whose size changed are looked
+# at), less those a package namespace makes for itself when it loads (vctrs, glue... are loaded
+# lazily when a failure is formatted): a registration counts as the program's unless a loaded
+# namespace declares that method and registered its own function
+new_s3_entries <- function() {
+  sizes <- s3_sizes()
+  before <- S3_SIZES_BEFORE[names(sizes)]
+  changed <- names(sizes)[is.na(before) | sizes != before]
+  if (!length(changed)) return(character(0))
+  envs <- s3_table_envs()
+  out <- character(0)
+  declared <- NULL
+  for (ns in changed) {
+    tbl <- envs[[ns]]
+    for (nm in setdiff(ls(tbl, all.names = TRUE), S3_BEFORE[[ns]])) {
+      if (is.null(declared)) declared <- declared_s3()
+      hit <- declared[declared$name == nm, , drop = FALSE]
+      f <- get(nm, envir = tbl)
+      ok <- FALSE
+      for (i in seq_len(nrow(hit))) {
+        if (identical(get0(hit$method[i], envir = asNamespace(hit$pkg[i]), inherits = FALSE), f)) { ok <- TRUE; break }
+      }
+      if (!ok) out <- c(out, nm)
+    }
+  }
+  out
+}
+declared_s3 <- function() {
+  rows <- lapply(loadedNamespaces(), function(pkg) {
+    info <- tryCatch(getNamespaceInfo(pkg, "S3methods"), error = function(e) NULL)
+    if (!is.matrix(info) || !NROW(info) || NCOL(info) < 3L) return(NULL)
+    data.frame(pkg = pkg, name = paste(as.character(info[, 1]), as.character(info[, 2]), sep = "."),
+               method = as.character(info[, 3]), stringsAsFactors = FALSE)
+  })
+  do.call(rbind, c(rows, list(data.frame(pkg = character(0), name = character(0), method = character(0)))))
+}
 
-# generics defined outside the program (base, loaded packages, testthat...)
-is_foreign_generic <- function(g) {
-  g %in% GROUP_GENERICS || exists(g, envir = parent.env(globalenv()), mode = "function", inherits = TRUE)
+# generics defined outside the program (base, loaded packages, testthat...): every function name
+# on the search path after the global environment, taken once (after the warm-up)
+FOREIGN_GENERICS <- new.env(hash = TRUE)
+foreign_generics <- function() {
+  nms <- unlist(lapply(seq_along(search())[-1L], function(i) ls(pos.to.env(i), all.names = TRUE)), use.names = FALSE)
+  e <- new.env(hash = TRUE, size = length(nms) + 10L)
+  for (n in unique(c(nms, GROUP_GENERICS))) assign(n, TRUE, envir = e)
+  e
 }
 
 # Classes the program gave methods for foreign generics: every split `generic.class` of the
 # names of functions it created (own and global environment, new S3 registrations), plus its S4
 # classes. Formatting-only generics aside.
 extended_classes <- function(env, globals_before) {
-  names_fun <- function(e, nms) nms[vapply(nms, function(n) is.function(get0(n, envir = e, inherits = FALSE)), logical(1))]
-  cand <- c(names_fun(env, ls(env, all.names = TRUE)),
-            names_fun(globalenv(), setdiff(ls(globalenv(), all.names = TRUE), globals_before)))
-  now <- s3_tables()
-  for (ns in names(now)) cand <- c(cand, setdiff(now[[ns]], S3_BEFORE[[ns]]))
-  cls <- character(0)
-  for (nm in unique(cand)) {
-    dots <- gregexpr(".", nm, fixed = TRUE)[[1]]
-    if (dots[[1]] < 0) next
-    for (d in dots) {
-      g <- substr(nm, 1L, d - 1L)
-      if (nzchar(g) && !(g %in% OUTPUT_GENERICS) && is_foreign_generic(g)) cls <- c(cls, substr(nm, d + 1L, nchar(nm)))
-    }
-  }
-  s4 <- tryCatch(c(methods::getClasses(env), methods::getClasses(globalenv())), error = function(e) character(0))
-  unique(c(cls, s4))
+  is_fun <- function(e, nms) nms[vapply(nms, function(n) is.function(get0(n, envir = e, inherits = FALSE)), logical(1))]
+  env_names <- ls(env, all.names = TRUE)
+  glob_names <- setdiff(ls(globalenv(), all.names = TRUE), globals_before)
+  own <- grep(".", env_names, fixed = TRUE, value = TRUE)
+  glob <- grep(".", glob_names, fixed = TRUE, value = TRUE)
+  s3 <- if (identical(s3_sizes(), S3_SIZES_BEFORE)) character(0) else new_s3_entries()
+  cand <- unique(c(is_fun(env, own), is_fun(globalenv(), glob), s3))
+  s4 <- if (any(startsWith(c(env_names, glob_names), ".__C__")))
+    tryCatch(c(methods::getClasses(env), methods::getClasses(globalenv())), error = function(e) character(0))
+  else character(0)
+  if (!length(cand)) return(unique(s4))
+  # every (generic, class) split at a dot, vectorised
+  pos <- gregexpr(".", cand, fixed = TRUE)
+  idx <- rep(seq_along(cand), lengths(pos))
+  at <- unlist(pos, use.names = FALSE)
+  keep <- at > 1L
+  idx <- idx[keep]; at <- at[keep]
+  g <- substr(cand[idx], 1L, at - 1L)
+  cls <- substring(cand[idx], at + 1L)
+  foreign <- vapply(g, exists, logical(1), envir = FOREIGN_GENERICS, inherits = FALSE, USE.NAMES = FALSE)
+  ok <- nzchar(cls) & !(g %in% OUTPUT_GENERICS) & foreign
+  unique(c(cls[ok], s4))
 }
 
 # Does value x hold (deeply) a value of one of the classes in `cls`?
@@ -196,12 +273,12 @@ make_judge <- function(env, globals_before, n_sites) {
   st <- new.env()
   st$runs <- integer(n_sites); st$passes <- integer(n_sites); st$fails <- integer(n_sites)
   st$errors <- integer(n_sites); st$tamper <- NULL; st$first <- ""; st$memory <- FALSE
-  st$cls <- extended_classes(env, globals_before)
+  st$cls <- character(0)
   st$fingerprint <- NULL
   refresh <- function() {
     # methods the program defines while the tests run count too
     fp <- c(length(env), length(globalenv()), s3_size())
-    if (!identical(fp, st$fingerprint)) {
+    if (!identical(fp, st$fingerprint)) {      # first use, or the program defined more since
       st$cls <- unique(c(st$cls, extended_classes(env, globals_before)))
       st$fingerprint <- fp
     }
@@ -271,7 +348,7 @@ make_judge <- function(env, globals_before, n_sites) {
 
 # stopifnot for MultiPL-E style scripts: an argument that errors is a runtime error of the
 # program; an argument that is not all TRUE is a failed assertion. Its values go through the guard.
-make_stopifnot <- function(judge) {
+make_stopifnot <- function(judge, guard = TRUE) {
   function(..., exprs, exprObject, local = TRUE) {
     if (!missing(exprs) || !missing(exprObject)) {
       return(tryCatch(base::stopifnot(exprs = exprs),
@@ -281,7 +358,7 @@ make_stopifnot <- function(judge) {
     call <- sys.call()
     for (i in seq_along(vals)) {
       v <- vals[[i]]
-      judge$check("stopifnot", list(v))
+      if (guard) judge$check("stopifnot", list(v))
       if (!(is.logical(v) && !is.object(v) && length(v) > 0 && !anyNA(v) && base::all(unclass(v)))) {
         what <- paste(deparse(call[[i + 1L]], nlines = 1L), collapse = "")
         stop(assertion_condition(paste(substr(what, 1, 300), "is not TRUE")))
@@ -350,7 +427,9 @@ run_job <- function(code, tests, style, env_box = new.env()) {
       return(res)
     }
   }
-  tamper <- tampered_with(env)
+  # shadowing a judge (all.equal <- function(...) TRUE) stops here; modifications of base or
+  # testthat in place are looked for once, after the tests (run_child)
+  tamper <- shadowed_judge(env)
   if (!is.null(tamper)) {
     res$error_kind <- "tamper"
     res$message <- tamper
@@ -363,9 +442,14 @@ run_job <- function(code, tests, style, env_box = new.env()) {
   env_box$judge <- judge
   tenv <- new.env(parent = env)
   for (n in names(PINNED)) assign(n, PINNED[[n]], envir = tenv)
-  for (n in COMPARING) assign(n, judge$guarded(n, PINNED[[n]]), envir = tenv)
-  for (n in GUARDED) assign(n, judge$guarded(n, get(n, envir = baseenv())), envir = tenv)
-  assign("stopifnot", make_stopifnot(judge), envir = tenv)
+  # comparisons need guarding only when the program gave some class methods for foreign
+  # generics; one that does so while the tests run is caught after them
+  cls_before <- extended_classes(env, globals_before)
+  if (length(cls_before)) {
+    for (n in COMPARING) assign(n, judge$guarded(n, PINNED[[n]]), envir = tenv)
+    for (n in GUARDED) assign(n, judge$guarded(n, get(n, envir = baseenv())), envir = tenv)
+  }
+  assign("stopifnot", make_stopifnot(judge, guard = length(cls_before) > 0L), envir = tenv)
   assign(SITE_FN, judge$site, envir = tenv)
 
   if (style == "script") {
@@ -393,7 +477,7 @@ run_job <- function(code, tests, style, env_box = new.env()) {
     if (!is.null(judge$st$tamper)) {
       res$error_kind <- "tamper"; res$message <- judge$st$tamper
     }
-    return(res)
+    return(grown_check(res, env, globals_before, cls_before))
   }
 
   # testthat: the sites count themselves; testthat's reporter only adds the errors that happen
@@ -433,6 +517,17 @@ run_job <- function(code, tests, style, env_box = new.env()) {
   res$message <- substr(first, 1, 2000)
   if (!is.null(st$tamper)) {
     res$error_kind <- "tamper"; res$message <- substr(st$tamper, 1, 2000)
+  }
+  grown_check(res, env, globals_before, cls_before)
+}
+
+# classes the program gave foreign methods while the tests ran: they were not guarded
+grown_check <- function(res, env, globals_before, cls_before) {
+  grown <- setdiff(extended_classes(env, globals_before), cls_before)
+  if (length(grown) && !identical(res$error_kind, "tamper")) {
+    res$error_kind <- "tamper"
+    res$message <- paste("the program gave class(es)", paste(grown, collapse = ", "),
+                         "methods for foreign generics while the tests ran")
   }
   res
 }
@@ -540,14 +635,25 @@ serve <- function() {
     # once here and every forked child inherits it
     warm <- file(file.path(JOBDIR, "warmup"), open = "wt")
     sink(warm); sink(warm, type = "message")
-    try(run_job("f <- function(x) x + 1",
-                paste("test_that('w', { expect_equal(f(1), 2); expect_equal(f(1), 3);",
-                      "expect_error(stop('x')); expect_true(TRUE); expect_identical(f(1), 2) })",
-                      "expect_equal(f(2), 3)"), "testthat"), silent = TRUE)
-    try(run_job("f <- function(x) x", "stopifnot(isTRUE(all.equal(f(1), 1)))", "script"), silent = TRUE)
+    # (a failure too: formatting it loads cli/glue/vctrs and their S3 registrations, which are
+    # then the worker's own and not mistaken for a program's)
+    wres <- list(
+      run_job("f <- function(x) x + 1",
+              paste("test_that('w', { expect_equal(f(1), 2); expect_equal(f(1), 3);",
+                    "expect_error(stop('x')); expect_true(TRUE); expect_identical(f(1), 2);",
+                    "expect_equal('a', 'b'); expect_equal(list(1), list(2)); expect_false(TRUE) })",
+                    "expect_equal(f(2), 3)", sep = "\n"), "testthat"),
+      run_job("f <- function(x) x", "stopifnot(isTRUE(all.equal(f(1), 1)))\nstopifnot(f(1) == 2)", "script"),
+      run_job("f <- function(x) structure(x, class = 'w')\nOps.w <- function(e1, e2) TRUE",
+              "stopifnot(f(1) == 2)", "script"))
     sink(type = "message"); sink(); close(warm)
+    if (!identical(wres[[1]]$phase, "tests")) stop("the warm-up did not reach its tests: ", wres[[1]]$message)
   }
   S3_BEFORE <<- s3_tables()
+  S3_SIZES_BEFORE <<- s3_sizes()
+  S3_ENVS <<- list(loaded = loadedNamespaces(), envs = s3_table_envs())
+  FOREIGN_GENERICS <<- foreign_generics()
+  invisible(gc())
   as_limit <- limit_memory(as.numeric(arg_value("--memory-mb", "0")))
   respond(list(ready = TRUE, pid = Sys.getpid(), vmsize_kb = vmsize_kb(), as_limit = as_limit,
                r = paste(R.version$major, R.version$minor, sep = ".")))

@@ -39,6 +39,9 @@ def main() -> int:
     if args.steps <= args.warmup:
         ap.error(f"--steps ({args.steps}) must exceed --warmup ({args.warmup})")
     params, repo = setup(args)
+    from rarelang.train.modeling import import_backend_first
+    backend_set = [i.split("=", 1)[1].strip() for i in args.set if i.split("=", 1)[0].strip() == "backend"]
+    import_backend_first(backend_set[-1] if backend_set else (params.get("train") or {}).get("backend", "transformers"))
     import torch
     import yaml
     cuda = torch.cuda.is_available()
@@ -72,6 +75,9 @@ def main() -> int:
         peak_memory_gib=round(torch.cuda.max_memory_reserved() / 2**30, 1) if cuda else None,
         vllm={k: grpo.get(k) for k in ("vllm_mode", "vllm_gpu_memory_utilization", "vllm_enable_sleep_mode")}
         if grpo.get("use_vllm") else None,
+        unsloth={k: (cfg["train"].get("unsloth") or {}).get(k) for k in ("fast_inference", "load_in_4bit",
+                                                                         "gpu_memory_utilization")}
+        if backend == "unsloth" else None,
         reward_workers=cfg["sandbox"].get("workers") or os.cpu_count(), model=cfg["train"]["model"],
         date=datetime.date.today().isoformat(),
         command="python scripts/bench_train.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]))

@@ -38,6 +38,44 @@ def test_check_stack_reports_a_version_mismatch(tmp_path):
     assert not any(p.startswith("pyyaml") for p in report["problems"])
 
 
+def test_unsloth_lock_agrees_with_the_device_lock_and_checks_if_missing_pins_loosely(tmp_path):
+    from check_stack import check, read_lock
+    carried, provided = read_lock(REPO / "requirements" / "device-unsloth.lock")
+    base, _ = read_lock(REPO / "requirements" / "device.lock")
+    assert carried["unsloth"] == carried["unsloth-zoo"]
+    # Unsloth accepts trl <= 1.15.0: the device lock's TRL must be one it accepts
+    assert tuple(int(x) for x in base["trl"].split(".")) <= (1, 15, 0)
+    assert provided["torchvision"] == "*" and "torchvision" not in carried
+    lines = [ln for ln in (REPO / "requirements" / "device-unsloth.lock").read_text().splitlines()
+             if ln and not ln.startswith("#")]
+    assert all(" --hash=sha256:" in ln for ln in lines) and len(lines) == len(carried) + len(provided)
+    # an `if-missing` pin is satisfied by any installed version, but not by none
+    import yaml
+    lock = tmp_path / "lock"
+    lock.write_text(f"pyyaml==0.0.1 --hash=sha256:{'0' * 64}  # if-missing: yaml\n"
+                    f"no-such-dist==1.0 --hash=sha256:{'0' * 64}  # if-missing: no_such_dist\n")
+    problems = check(lock, imports=())["problems"]
+    assert not any(p.startswith("pyyaml") for p in problems), (yaml.__version__, problems)
+    assert any(p.startswith("no-such-dist: not installed") for p in problems)
+
+
+def test_cluster_locks_pin_what_ran_on_the_device():
+    """gpu.lock / unsloth.lock (full resolutions for a cluster env) agree with the device locks."""
+    import re
+    from check_stack import read_lock
+
+    def pins(path):
+        return {m.group(1).lower(): m.group(2) for m in re.finditer(r"^([A-Za-z0-9_.\-]+)==(\S+)", path.read_text(), re.M)}
+    carried, provided = read_lock(REPO / "requirements" / "device.lock")
+    ran = {**carried, **{k: v for k, v in provided.items() if v != "*"}}
+    u_carried, _ = read_lock(REPO / "requirements" / "device-unsloth.lock")
+    for lock, extra in (("gpu.lock", {}), ("unsloth.lock", u_carried)):
+        got = pins(REPO / "requirements" / lock)
+        for name in ("vllm", "trl", "torch", "transformers", "peft", "accelerate", "datasets", *extra):
+            want = {**ran, **extra}[name]
+            assert got.get(name) == want, f"{lock}: {name} {got.get(name)} but the device ran {want}"
+
+
 # ------------------------------------------------------------------ watchdog
 def _script(tmp_path, body: str) -> list[str]:
     f = tmp_path / "child.py"
@@ -188,3 +226,17 @@ def test_evaluation_records_generation_and_scoring_seconds(fake_vllm, tmp_path, 
     t = df.attrs["timing"]
     assert isinstance(df, pd.DataFrame) and len(df) == 2
     assert t["backend"] == "vllm" and t["completions"] == 2 and t["generation_s"] >= 0 and t["scoring_s"] >= 0
+
+
+def test_train_overrides_reach_every_section():
+    """`--set unsloth.fast_inference=true` (bench_train, headline.sh) must change the unsloth section:
+    a run on the device once measured TRL's vLLM while its record claimed Unsloth's fast_inference."""
+    from rarelang.train.run import resolve_config
+    params = {"train": {"languages": ["r"], "unsloth": {"fast_inference": False, "load_in_4bit": False},
+                        "lora": {"r": 16, "alpha": 32}, "grpo": {"num_generations": 4}}}
+    cfg = resolve_config(params, {"unsloth.fast_inference": True, "lora.r": 8, "grpo.max_steps": 3, "backend": "unsloth"})
+    assert cfg["unsloth"] == {"fast_inference": True, "load_in_4bit": False}
+    assert cfg["lora"] == {"r": 8, "alpha": 32}
+    assert cfg["grpo"]["max_steps"] == 3 and cfg["grpo"]["num_generations"] == 4
+    assert cfg["backend"] == "unsloth"
+    assert params["train"]["unsloth"]["fast_inference"] is False      # the params are not modified

@@ -39,6 +39,11 @@ def read_lock(path: Path) -> tuple[dict[str, str], dict[str, str]]:
                 if m:
                     provided[_norm(m.group(1))] = m.group(2)
             continue
+        if "# if-missing:" in line:          # the machine's own copy (any version) is used when it has one
+            m = _PIN.match(line)
+            if m:
+                provided.setdefault(_norm(m.group(1)), "*")
+            continue
         line = line.split("#", 1)[0].strip()
         m = _PIN.match(line)
         if m:
@@ -58,7 +63,7 @@ def check(lock: Path, imports: tuple[str, ...] = ("vllm", "trl", "datasets")) ->
         have = installed.get(name)
         if have is None:
             problems.append(f"{name}: not installed (lock: {want})")
-        elif _public(have) != _public(want):
+        elif want != "*" and _public(have) != _public(want):
             problems.append(f"{name}: {have} installed, lock says {want}")
     imported = {}
     for mod in ("numpy", "pandas", "pyarrow", "yaml", "tqdm", "safetensors", "tokenizers", *imports):

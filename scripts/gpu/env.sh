@@ -2,6 +2,9 @@
 #   . scripts/gpu/env.sh
 export PATH="/usr/local/bin:$PATH"
 export PYTHONPATH="$PWD/src:/root/site${PYTHONPATH:+:$PYTHONPATH}"
+# Unsloth (install.sh unsloth), after the main stack so it never shadows it
+[ -d /root/site-unsloth/site ] && export PYTHONPATH="$PYTHONPATH:/root/site-unsloth/site"
+export UNSLOTH_COMPILE_LOCATION=/root/stage/unsloth_compiled_cache
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 # no network there: nothing may try a hub; flashinfer is not carried (requirements/device.lock)
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 DO_NOT_TRACK=1

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The headline run on the GPU machine, in phases that each fit one device call:
 #   bash scripts/gpu/headline.sh LANG PHASE [PHASE ...]      LANG: r | julia
-#   PHASE: smoke | baseline | train | final | bundle | bench-vllm | bench-generate | bench-eval
+#   PHASE: smoke | baseline | train | final | bundle | bench-vllm | bench-generate | bench-unsloth |
+#          bench-unsloth-vllm | bench-eval
 # Settings: configs/gpu-headline.yaml, then configs/gpu-headline-LANG.yaml, applied to a copy of
 # params.yaml. Results stay in /root/stage/results/LANG while the machine is warm; every phase
 # copies what it produced to $OUT (what comes back; at most 8 files of 16 MiB), and `bundle` packs
@@ -59,6 +60,14 @@ for phase in "$@"; do
       "${WATCH[@]}" python3 scripts/bench_train.py --params "$P" -q --steps "$steps" --label "${phase#bench-}-$LANG_RUN" \
           --set grpo.use_vllm=$v --set max_wall_s=null --keep-adapter "/root/stage/models/bench-${phase#bench-}-$LANG_RUN/adapter"
       cp results/bench/train_gpu.json "$OUT/train_gpu.json" ;;
+    bench-unsloth|bench-unsloth-vllm)
+      # Unsloth (FastLanguageModel + its LoRA): generation by Unsloth's own generate, or with
+      # fast_inference by Unsloth's vLLM engine (same memory share as TRL's colocated engine)
+      fi=false; [ "$phase" = bench-unsloth-vllm ] && fi=true
+      "${WATCH[@]}" python3 scripts/bench_train.py --params "$P" -q --steps "${BENCH_STEPS_UNSLOTH:-$BENCH_STEPS}" \
+          --label "${phase#bench-}-$LANG_RUN" --set backend=unsloth --set unsloth.fast_inference=$fi \
+          --set grpo.use_vllm=$fi --set unsloth.gpu_memory_utilization=0.3 --set max_wall_s=null
+      cp results/bench/train_gpu.json "$OUT/train_gpu.json" ;;
     bench-eval)
       # n = 20 at T = 0.2; the trained model is the adapter of the last bench-vllm run (a few steps:
       # this measures the LoRA path's speed, not a training result)
@@ -70,7 +79,7 @@ for phase in "$@"; do
       "${WATCH[@]}" python3 scripts/bench_eval.py --params /root/stage/params-bench-eval.yaml -q --label "vllm-$LANG_RUN" \
           --models "$models" --out-dir "$RES/bench_eval"
       cp results/bench/eval_gpu.json "$OUT/eval_gpu.json" ;;
-    *) echo "unknown phase $phase (smoke|baseline|train|final|bundle|bench-vllm|bench-generate|bench-eval)" >&2; exit 2 ;;
+    *) echo "unknown phase $phase (smoke|baseline|train|final|bundle|bench-vllm|bench-generate|bench-unsloth|bench-unsloth-vllm|bench-eval)" >&2; exit 2 ;;
   esac
   echo "headline: $LANG_RUN $phase took $(( $(date +%s) - t0 )) s"
 done

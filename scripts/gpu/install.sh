@@ -7,6 +7,7 @@
 #   bash scripts/gpu/install.sh model     the carried model piece(s); assembled when complete, then converted
 #                                         to a transformers directory in the background
 #   bash scripts/gpu/install.sh model-wait  wait for that conversion
+#   bash scripts/gpu/install.sh unsloth   Unsloth (requirements/device-unsloth.lock) to /root/site-unsloth
 # Idempotent; everything lands outside the working tree (/opt, /root/stage), so it survives
 # between calls while the machine stays warm. Pieces are sha256-checked.
 set -euo pipefail
@@ -70,6 +71,30 @@ site)
     python3 scripts/gpu/check_stack.py --lock requirements/device.lock --json "$STAGE/stack.json"
   fi
   ;;
+unsloth)
+  # requirements/device-unsloth.lock: the installed tree, then each `if-missing` wheel only when the
+  # machine cannot import its module (pip --no-deps --no-index, into the same tree)
+  if [ ! -f /root/site-unsloth/site/RARELANG_SITE.txt ] && collect .gpu/unsloth "$STAGE/unsloth-pieces"; then
+    [ "$(cat "$STAGE"/unsloth-pieces/part* | sha256sum | cut -d' ' -f1)" = "$(cat "$STAGE/unsloth-pieces/WHOLE.sha256")" ] \
+      || { echo "install: Unsloth sha256 mismatch" >&2; exit 1; }
+    rm -rf /root/site-unsloth && mkdir -p /root/site-unsloth
+    cat "$STAGE"/unsloth-pieces/part* | xz -d -T0 | tar -C /root/site-unsloth -xf -
+    . scripts/gpu/env.sh
+    while read -r mod whl; do
+      if python3 -c "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('$mod') else 1)" 2>/dev/null; then
+        echo "install: $mod provided by the machine"
+      else
+        python3 -m pip install -q --no-deps --no-index --target /root/site-unsloth/site "/root/site-unsloth/fallback/$whl" \
+          && echo "install: $mod missing, installed $whl"
+      fi
+    done < /root/site-unsloth/fallback/IF_MISSING.txt
+  fi
+  if [ -f /root/site-unsloth/site/RARELANG_SITE.txt ]; then
+    . scripts/gpu/env.sh
+    python3 scripts/gpu/check_stack.py --lock requirements/device-unsloth.lock --imports unsloth --json "$STAGE/stack-unsloth.json" \
+      || echo "install: the Unsloth stack check failed (above); train.backend: unsloth will not work" >&2
+  fi
+  ;;
 model)
   if collect .gpu/model "$STAGE/model-pieces"; then
     name=$(cat "$STAGE/model-pieces/NAME")
@@ -99,5 +124,5 @@ model-wait)
   [ -f "$hf/config.json" ] || { echo "install: conversion failed:" >&2; tail -20 "$STAGE/convert.log" >&2; exit 1; }
   echo "install: model directory $hf ready"
   ;;
-*) echo "usage: $0 base|site|julia|model|model-wait" >&2; exit 2 ;;
+*) echo "usage: $0 base|site|julia|model|model-wait|unsloth" >&2; exit 2 ;;
 esac

@@ -9,6 +9,7 @@
 #                       parquet, split.json, validation.json) + MultiPL-E HumanEval R/Julia
 #   .gpu/site/partNN    the GPU stack of requirements/device.lock (vLLM, TRL, datasets, …) installed
 #                       for Python 3.12, slimmed, xz-compressed in ≤ 58 MiB pieces + SHA256SUMS
+#   .gpu/unsloth/partNN Unsloth (requirements/device-unsloth.lock) for train.backend: unsloth
 #   .gpu/model/partNN   the student GGUF in ≤ 60 MiB pieces + SHA256SUMS
 # On the device, scripts/gpu/install.sh puts them in place (see docs/GPU.md).
 set -euo pipefail
@@ -131,11 +132,39 @@ if [ ! -f "$OUT/site/SHA256SUMS" ] || [ "$(cat "$OUT/site/LOCK.sha256" 2>/dev/nu
   rm -rf "$swork"
 fi
 
+# --- Unsloth (requirements/device-unsloth.lock): an installed tree + wheels installed only if missing
+if [ ! -f "$OUT/unsloth/SHA256SUMS" ] || [ "$(cat "$OUT/unsloth/LOCK.sha256" 2>/dev/null)" != "$(sha256sum < requirements/device-unsloth.lock | cut -d' ' -f1)" ]; then
+  uwork=$(mktemp -d)
+  python3 -m pip download -q --no-deps --require-hashes "${PLAT[@]}" -d "$uwork/wheels" -r requirements/device-unsloth.lock 2>&1 | grep -v WARNING || true
+  mkdir -p "$uwork/tree/fallback"
+  grep -E '^[A-Za-z0-9_.-]+==.*# if-missing: ' requirements/device-unsloth.lock | while read -r spec _ _ _ mod; do
+    dist=${spec%%==*}; ver=${spec#*==}
+    w=$(ls "$uwork"/wheels/*.whl | grep -i "/$(echo "$dist" | tr '-' '_')-$ver-" | head -1)
+    [ -n "$w" ] || { echo "stage: no wheel for $spec" >&2; exit 1; }
+    mv "$w" "$uwork/tree/fallback/" && echo "$mod $(basename "$w")" >> "$uwork/tree/fallback/IF_MISSING.txt"
+  done
+  python3 -m pip install -q --no-deps --no-compile "${PLAT[@]}" --target "$uwork/tree/site" "$uwork"/wheels/*.whl 2>&1 | grep -v WARNING || true
+  S="$uwork/tree/site"
+  [ -d "$S/unsloth" ] || { echo "stage: unsloth did not install into $S" >&2; exit 1; }
+  rm -rf "$S/studio" "$S/bin"   # (unsloth_zoo.mlx stays: unsloth imports it on every platform)
+  find "$S/bitsandbytes" -name 'libbitsandbytes_*.so' ! -name 'libbitsandbytes_cuda130.so' ! -name 'libbitsandbytes_cpu.so' -delete
+  find "$S" -name '__pycache__' -prune -exec rm -rf {} +
+  (cd "$S" && for d in *.dist-info; do sed -n 's/^Name: //p; s/^Version: //p' "$d/METADATA" | paste -sd'=' | sed 's/=/==/'; done) \
+    | sort -f > "$S/RARELANG_SITE.txt"
+  rm -rf "$OUT/unsloth" && mkdir -p "$OUT/unsloth"
+  tar -C "$uwork/tree" -cf - . | xz -T0 -6 > "$uwork/unsloth.tar.xz"
+  split -b 58M -d "$uwork/unsloth.tar.xz" "$OUT/unsloth/part"
+  (cd "$OUT/unsloth" && sha256sum part* > SHA256SUMS && sha256sum < "$uwork/unsloth.tar.xz" | cut -d' ' -f1 > WHOLE.sha256)
+  sha256sum < requirements/device-unsloth.lock | cut -d' ' -f1 > "$OUT/unsloth/LOCK.sha256"
+  echo "stage: Unsloth ($(wc -l < "$S/RARELANG_SITE.txt") packages + $(wc -l < "$uwork/tree/fallback/IF_MISSING.txt") if missing) → $(du -h "$uwork/unsloth.tar.xz" | cut -f1)"
+  rm -rf "$uwork"
+fi
+
 # --- the student model in pieces ---------------------------------------------------------------------
 if [ ! -f "$OUT/model/SHA256SUMS" ]; then
   .venv/bin/python scripts/setup/fetch_model.py "$MODEL" --no-convert
   gguf=$(ls models/gguf/*.gguf | grep -i "${MODEL%%-instruct}" | head -1)
-  split -b 60M -d "$gguf" "$OUT/model/part"
+  split -b 56M -d "$gguf" "$OUT/model/part"
   (cd "$OUT/model" && sha256sum part* > SHA256SUMS && sha256sum < "../../$gguf" | cut -d' ' -f1 > WHOLE.sha256)
   echo "$(basename "$gguf")" > "$OUT/model/NAME"
   echo "stage: $(ls "$OUT/model"/part* | wc -l) model pieces of $(basename "$gguf")"

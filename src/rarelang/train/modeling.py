@@ -30,6 +30,20 @@ def resolve_model_dir(model: str, models_dir: Path) -> Path:
                             f"model ({', '.join(sorted(MODELS))}); there is no model hub here")
 
 
+def import_backend_first(backend: str) -> None:
+    """Import Unsloth before anything imports transformers, trl or peft (it patches them at import;
+    imported later it warns and leaves optimisations out). A no-op for the transformers backend."""
+    if backend != "unsloth":
+        return
+    import os
+    os.environ.setdefault("UNSLOTH_COMPILE_LOCATION", str(Path.cwd() / ".unsloth_compiled_cache"))
+    try:
+        import unsloth  # noqa: F401
+    except ImportError as e:
+        raise RuntimeError("train.backend=unsloth but unsloth is not importable (GPU machine: "
+                           "`bash scripts/gpu/install.sh unsloth`; docs/GPU.md); use backend: transformers") from e
+
+
 def lora_config(lp: dict[str, Any]):
     from peft import LoraConfig
     return LoraConfig(r=int(lp.get("r", 16)), lora_alpha=int(lp.get("alpha", 32)),

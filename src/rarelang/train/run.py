@@ -25,7 +25,7 @@ from ..languages import canonical_language
 from ..sandbox import SandboxPool
 from ..watchdog import engine_starting
 from .dataset import to_dataset, training_frame
-from .modeling import load_student, resolve_model_dir
+from .modeling import import_backend_first, load_student, resolve_model_dir
 from .rewards import ExecutionReward, FormatReward
 
 log = logging.getLogger(__name__)
@@ -102,9 +102,9 @@ def _wall_clock_callback(max_wall_s: float):
 def resolve_config(params: dict[str, Any], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     tp = dict(params.get("train") or {})
     for k, v in (overrides or {}).items():
-        if k.startswith("grpo."):
-            tp.setdefault("grpo", {})
-            tp["grpo"] = {**tp["grpo"], k[5:]: v}
+        section, dot, key = k.partition(".")
+        if dot and isinstance(tp.get(section, {}), dict):     # grpo.x, lora.x, unsloth.x, reward.x
+            tp[section] = {**(tp.get(section) or {}), key: v}
         else:
             tp[k] = v
     grpo = {**DEFAULT_GRPO, **(tp.get("grpo") or {})}
@@ -185,10 +185,11 @@ def summarize(history: list[dict[str, Any]]) -> dict[str, Any]:
 
 def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | None = None,
           model_dir: Path | None = None, pool: SandboxPool | None = None) -> dict[str, Any]:
+    cfg = resolve_config(params, overrides)
+    import_backend_first(cfg.get("backend", "transformers"))
     import torch
     from trl import GRPOConfig
 
-    cfg = resolve_config(params, overrides)
     out_dir = repo / cfg.get("output_root", "models") / cfg["run_name"]
     results_dir = repo / cfg.get("results_root", "results/train") / cfg["run_name"]
     results_dir.mkdir(parents=True, exist_ok=True)

@@ -125,11 +125,12 @@ def test_paired_difference_of_two_models():
     assert d["problems"] == 40 and d["difference"] == pytest.approx(0.1)
     assert d["better"] == 30 and d["worse"] == 0 and d["same"] == 10
     lo, hi = d["difference_ci95"]
-    assert 0 < lo <= 0.1 <= hi and d["p_bootstrap_le_0"] == 0.0
+    assert 0 < lo <= 0.1 <= hi and d["bootstrap_tail_le_0"] == 0.0
+    assert d["sign_test_p"] == pytest.approx(2 / 2 ** 30)            # 30 better, 0 worse
     from rarelang.evaluate.compare import describe
     assert describe(d).startswith("pass@1 0.425 → 0.525, difference +0.100 [") and "30 better / 0 worse of 40" in describe(d)
     same = paired_difference(base, base.assign(model="x"), iters=200)["heldout/t0.2/r"]
-    assert same["difference"] == 0 and same["difference_ci95"] == [0.0, 0.0]
+    assert same["difference"] == 0 and same["difference_ci95"] == [0.0, 0.0] and same["sign_test_p"] == 1.0
     # only the problems both models answered are paired
     part = paired_difference(base, better[better.task_id.isin(["t0", "t1"])], iters=100)["heldout/t0.2/r"]
     assert part["problems"] == 2 and part["difference"] == pytest.approx(0.15)
@@ -144,3 +145,86 @@ def test_paired_report_keys_every_model_against_base():
     assert rep["trained-vs-base/heldout/t0.2/r"]["difference"] == pytest.approx(0.25)
     assert rep["other-vs-base/heldout/t0.2/r"]["difference"] == pytest.approx(-0.25)
     assert paired_report(df[df.model != "base"]) == {}
+
+
+class _ModeGenerator:
+    """Answers like an instruct model in chat mode, and with a bare continuation in completion mode;
+    records which mode each call used and the prompts it saw."""
+    name = "mode"
+
+    def __init__(self):
+        self.chat, self.calls = True, []
+
+    def generate(self, prompts, n, temperature, max_tokens, stop=None, seed=0):
+        self.calls.append((self.chat, list(prompts), stop))
+        if self.chat:
+            ans = "```r\nadd <- function(a, b) {\n  a + b\n}\n```"
+        else:
+            ans = "\n  a + b\n}\n# a comment MultiPL-E's stop token cuts off\nstop('never run')"
+        return [[ans] * n for _ in prompts]
+
+
+def test_both_protocols_score_the_same_problem_and_say_which_they_are(pool):
+    from rarelang.evaluate.run import metric_key, protocols_for
+    p = Problem("HumanEval_x_add", "r", "# add\nadd <- function(a, b) {", "stopifnot(add(1, 2) == 3)", "multipl-e",
+                entry_point="add", stop=["\n#", "\n```"])
+    gen = _ModeGenerator()
+    frames = {proto: evaluate_model("m", gen, [p], "humaneval-r", {"name": "s", "n": 2, "temperature": 0.2}, pool,
+                                    max_tokens=10, timeout_s=10, seed=0, protocol=proto)
+              for proto in ("chat", "completion")}
+    assert [c[0] for c in gen.calls] == [True, False] and gen.chat is True       # the mode is restored
+    assert gen.calls[1][1] == [p.prompt]                                          # the raw prompt, stop tokens
+    assert gen.calls[1][2] == [p.stop]
+    assert "Complete the following R function" in gen.calls[0][1][0]
+    for proto, df in frames.items():
+        assert df["protocol"].unique().tolist() == [proto] and df["passed"].all(), df[["status", "message"]]
+        assert df["entry_point"].unique().tolist() == ["add"] and df["prompt"].str.len().min() > 0
+    assert frames["completion"]["program"].iloc[0] == p.prompt + "\n  a + b\n}"
+    # which protocols a model gets, and how their numbers are named
+    assert protocols_for("humaneval-r", {}, ["chat", "completion"]) == ["chat", "completion"]
+    assert protocols_for("humaneval-r", {"chat": False}, ["chat", "completion"]) == ["completion"]   # a base model
+    assert protocols_for("heldout", {}, ["chat", "completion"]) == ["chat"]
+    with pytest.raises(ValueError, match="unknown"):
+        protocols_for("humaneval-r", {}, ["fewshot"])
+    assert metric_key("base", "humaneval-r", "completion", "t0.2", "r") == "base/humaneval-r+completion/t0.2/r"
+    assert metric_key("base", "humaneval-r", "chat", "t0.2", "r") == "base/humaneval-r/t0.2/r"
+
+
+def test_sign_test_exact_values_and_protocols_are_never_pooled():
+    from rarelang.evaluate.compare import paired_difference, sign_test
+    assert sign_test(0, 0) == 1.0 and sign_test(3, 3) == 1.0
+    assert sign_test(5, 0) == pytest.approx(2 / 32)
+    assert sign_test(34, 12) == pytest.approx(2 * sum(math.comb(46, i) for i in range(13)) / 2 ** 46)
+    assert sign_test(12, 34) == sign_test(34, 12)
+    chat = _frame("base", [0.0, 0.5] * 5).assign(protocol="chat", suite="humaneval-r")
+    comp = _frame("base", [1.0, 1.0] * 5).assign(protocol="completion", suite="humaneval-r")
+    other = pd.concat([chat.assign(model="t"), comp.assign(model="t")])
+    d = paired_difference(pd.concat([chat, comp]), other, iters=50)
+    assert set(d) == {"humaneval-r/t0.2/r", "humaneval-r+completion/t0.2/r"}
+    assert d["humaneval-r+completion/t0.2/r"]["base_pass@1"] == 1.0 and d["humaneval-r/t0.2/r"]["base_pass@1"] == 0.25
+
+
+def test_attribution_classifies_programs_with_the_real_parsers():
+    from rarelang.evaluate.attribution import attribution_table, classify_programs, truncated
+    jl = classify_programs(["function f(x)\n  x + 1\nend\n",
+                            "using Dates\nconst K = 3\nstruct P\n  a::Int\nend\ng(x) = 2x\n",
+                            "function f(x)\n  x\nend\n# Example usage\nprintln(f(1))\n",
+                            "function f(x\n"], "julia")
+    assert jl.to_dict("list") == {"toplevel_other": [False, False, True, False], "imports": [False, True, False, False],
+                                  "parsed": [True, True, True, False]}
+    r = classify_programs(["f <- function(x) x + 1\n", "library(stringr)\nK <- 3\nf <- function(x) x\n",
+                           "f <- function(x) x\nprint(f(2))\n", "f <- function(x {"], "r")
+    assert r.to_dict("list") == {"toplevel_other": [False, False, True, False], "imports": [False, True, False, False],
+                                 "parsed": [True, True, True, False]}
+    assert truncated("```r\nf <- function(x) {", "chat") and not truncated("```r\nx\n```", "chat")
+    assert truncated("x", "completion") is None
+    df = pd.DataFrame({"model": ["base"] * 2 + ["trained"] * 2, "suite": "heldout", "lang": "r", "task_id": ["a", "b"] * 2,
+                       "passed": [False, True, True, True], "protocol": "chat",
+                       "prompt": ["Write `f`.", "Combine strings.", "Write `f`.", "Combine strings."],
+                       "entry_point": ["f", "g", "f", "g"],
+                       "completion": ["```r\nf <- function(x) x\nprint(f(1))\n```", "```r\ng <- function(x) x\n```"] * 2,
+                       "program": ["f <- function(x) x\nprint(f(1))\n", "g <- function(x) x\n"] * 2})
+    rows = {r["model"]: r for r in attribution_table(df)}
+    assert rows["base"]["share_toplevel_other"] == 0.5 and rows["base"]["pass@1"] == 0.5
+    assert rows["base"]["pass@1_naming_entry"] == 0.0 and rows["base"]["pass@1_hidden_entry"] == 1.0
+    assert rows["trained"]["pass@1"] == 1.0 and rows["trained"]["share_truncated"] == 0.0

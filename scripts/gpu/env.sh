@@ -9,5 +9,9 @@ export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 # no network there: nothing may try a hub; flashinfer is not carried (requirements/device.lock)
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 DO_NOT_TRACK=1
 export VLLM_USE_FLASHINFER_SAMPLER=0 VLLM_NO_USAGE_STATS=1
+# vLLM forks its engine process unless it sees CUDA initialised; a bare torch.cuda.is_available()
+# (backend: auto) leaves the parent in a state a fork cannot use ("Cannot re-initialize CUDA in forked
+# subprocess", seen with scripts/evaluate.py): always spawn
+export VLLM_WORKER_MULTIPROC_METHOD=spawn
 # NVLink multicast stays off on the lent machines (their notes say why), also for child processes
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1

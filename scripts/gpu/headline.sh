@@ -2,7 +2,7 @@
 # The headline run on the GPU machine, in phases that each fit one device call:
 #   bash scripts/gpu/headline.sh LANG PHASE [PHASE ...]      LANG: r | julia
 #   PHASE: smoke | baseline | train | final | bundle | bench-vllm | bench-generate | bench-unsloth |
-#          bench-unsloth-vllm | bench-eval
+#          bench-unsloth-vllm | bench-eval | protocols
 # Settings: configs/gpu-headline.yaml, then configs/gpu-headline-LANG.yaml, applied to a copy of
 # params.yaml. Results stay in /root/stage/results/LANG while the machine is warm; every phase
 # copies what it produced to $OUT (what comes back; at most 8 files of 16 MiB), and `bundle` packs
@@ -60,6 +60,19 @@ for phase in "$@"; do
       "${WATCH[@]}" python3 scripts/bench_train.py --params "$P" -q --steps "$steps" --label "${phase#bench-}-$LANG_RUN" \
           --set grpo.use_vllm=$v --set max_wall_s=null --keep-adapter "/root/stage/models/bench-${phase#bench-}-$LANG_RUN/adapter"
       cp results/bench/train_gpu.json "$OUT/train_gpu.json" ;;
+    protocols)
+      # the base model under both protocols at the BigCode leaderboard's setting (n = 20, T = 0.2),
+      # ≤ 768 new tokens (384 truncated 7-8% of base answers), held-out (chat) + HumanEval (both)
+      { printf 'evaluate.samples:\n  - {name: t0.2, n: 20, temperature: 0.2, k: [1]}\n'
+        printf 'evaluate.protocols: [chat, completion]\nevaluate.max_tokens: 768\n'; } > /root/stage/protocols.yaml
+      cp "$P" /root/stage/params-protocols-$LANG_RUN.yaml
+      python3 scripts/apply_config.py /root/stage/protocols.yaml --params /root/stage/params-protocols-$LANG_RUN.yaml
+      pm=${PROTO_MODELS:-base}      # or trained (the run's adapter), or base,trained
+      "${WATCH[@]}" python3 scripts/evaluate.py --params /root/stage/params-protocols-$LANG_RUN.yaml --models "$pm" \
+          -o "$RES/eval_protocols-${pm/,/+}" -q
+      for f in metrics.json timings.json paired.json completions.parquet; do
+        [ -f "$RES/eval_protocols-${pm/,/+}/$f" ] && cp "$RES/eval_protocols-${pm/,/+}/$f" "$OUT/protocols-${pm/,/+}-$LANG_RUN-$f"
+      done ;;
     bench-unsloth|bench-unsloth-vllm)
       # Unsloth (FastLanguageModel + its LoRA): generation by Unsloth's own generate, or with
       # fast_inference by Unsloth's vLLM engine (same memory share as TRL's colocated engine)
@@ -79,7 +92,7 @@ for phase in "$@"; do
       "${WATCH[@]}" python3 scripts/bench_eval.py --params /root/stage/params-bench-eval.yaml -q --label "vllm-$LANG_RUN" \
           --models "$models" --out-dir "$RES/bench_eval"
       cp results/bench/eval_gpu.json "$OUT/eval_gpu.json" ;;
-    *) echo "unknown phase $phase (smoke|baseline|train|final|bundle|bench-vllm|bench-generate|bench-unsloth|bench-unsloth-vllm|bench-eval)" >&2; exit 2 ;;
+    *) echo "unknown phase $phase (smoke|baseline|train|final|bundle|bench-vllm|bench-generate|bench-unsloth|bench-unsloth-vllm|bench-eval|protocols)" >&2; exit 2 ;;
   esac
   echo "headline: $LANG_RUN $phase took $(( $(date +%s) - t0 )) s"
 done

@@ -2,12 +2,16 @@
 with a percentile bootstrap over problems.
 
 Both models answer the same problems, so the difference is estimated far more tightly from the
-pairs than by comparing two independent confidence intervals.
+pairs than by comparing two independent confidence intervals. Reported with it: the bootstrap tail
+fraction (the share of bootstrap means ≤ 0, not a p-value) and an exact two-sided sign test on the
+problems that got better vs worse (ties dropped).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import math
 
 import numpy as np
 import pandas as pd
@@ -17,9 +21,31 @@ from .passk import pass_at_k
 KEYS = ["suite", "setting", "lang", "task_id"]
 
 
+def sign_test(better: int, worse: int) -> float:
+    """Exact two-sided sign test: P(a split at least this uneven | no difference), ties dropped."""
+    n = better + worse
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(better, worse) + 1)) / 2 ** n
+    return float(min(1.0, 2 * tail))
+
+
+def with_protocol_suite(df: pd.DataFrame) -> pd.DataFrame:
+    """Name a MultiPL-E suite scored under the completion protocol ``<suite>+completion`` (as in
+    metrics.json), so the two protocols are never pooled."""
+    if "protocol" not in df.columns:
+        return df
+    comp = (df["protocol"] == "completion") & (df["suite"] != "heldout")
+    if not comp.any():
+        return df
+    df = df.copy()
+    df.loc[comp, "suite"] = df.loc[comp, "suite"] + "+completion"
+    return df
+
+
 def per_problem(df: pd.DataFrame, k: int) -> pd.Series:
     """pass@k of every (suite, setting, lang, task_id) in a completions frame."""
-    g = df.groupby(KEYS)["passed"].agg(["size", "sum"])
+    g = with_protocol_suite(df).groupby(KEYS)["passed"].agg(["size", "sum"])
     return pd.Series([pass_at_k(int(n), int(c), k) if k <= n else np.nan for n, c in zip(g["size"], g["sum"])],
                      index=g.index, dtype=float)
 
@@ -42,8 +68,9 @@ def paired_difference(base: pd.DataFrame, other: pd.DataFrame, *, k: int = 1, it
             "problems": int(len(d)), "k": k,
             f"base_pass@{k}": float(g["base"].mean()), f"other_pass@{k}": float(g["other"].mean()),
             "difference": float(d.mean()), "difference_ci95": [float(lo), float(hi)],
-            "p_bootstrap_le_0": float((boots <= 0).mean()),
-            "better": int((d > 0).sum()), "worse": int((d < 0).sum()), "same": int((d == 0).sum())}
+            "bootstrap_tail_le_0": float((boots <= 0).mean()),
+            "better": int((d > 0).sum()), "worse": int((d < 0).sum()), "same": int((d == 0).sum()),
+            "sign_test_p": sign_test(int((d > 0).sum()), int((d < 0).sum()))}
     return out
 
 
@@ -52,7 +79,8 @@ def describe(d: dict[str, Any]) -> str:
     k = d.get("k", 1)
     lo, hi = d["difference_ci95"]
     return (f"pass@{k} {d[f'base_pass@{k}']:.3f} → {d[f'other_pass@{k}']:.3f}, difference {d['difference']:+.3f} "
-            f"[{lo:+.3f}, {hi:+.3f}], {d['better']} better / {d['worse']} worse of {d['problems']}")
+            f"[{lo:+.3f}, {hi:+.3f}], {d['better']} better / {d['worse']} worse of {d['problems']}"
+            + (f" (sign test p = {d['sign_test_p']:.3g})" if "sign_test_p" in d else ""))
 
 
 def paired_report(completions: pd.DataFrame, *, base: str = "base", iters: int = 2000,

@@ -81,6 +81,17 @@ def local_model(model: str, repo: Path) -> str:
     return model
 
 
+PROTOCOLS = ("chat", "completion")
+
+
+def metric_key(model: str, suite: str, protocol: str, setting: str, lang: str) -> str:
+    """``model/suite/setting/lang``; a MultiPL-E suite under the completion protocol is named
+    ``suite+completion`` (chat numbers keep the plain suite name, as before)."""
+    if protocol == "completion" and suite != "heldout":
+        suite = f"{suite}+completion"
+    return f"{model}/{suite}/{setting}/{lang}"
+
+
 def summarize(df: pd.DataFrame, ks: list[int], iters: int, seed: int) -> dict[str, Any]:
     """pass@k (+CI) and status fractions from a frame with one row per completion."""
     per = df.groupby("task_id").agg(n=("passed", "size"), c=("passed", "sum"))
@@ -96,10 +107,40 @@ def summarize(df: pd.DataFrame, ks: list[int], iters: int, seed: int) -> dict[st
     return out
 
 
+def protocols_for(suite: str, spec: dict[str, Any], protocols: list[str]) -> list[str]:
+    """The protocols one model is evaluated under on one suite. MultiPL-E suites: ``evaluate.protocols``
+    (``completion``: MultiPL-E's own; ``chat``: our instruct adaptation), minus ``chat`` for a model
+    without a chat template (``chat: false``) and limited by the model's own ``protocols``; held-out:
+    one protocol, the model's own mode (its prompts are instructions)."""
+    unknown = set(protocols) - set(PROTOCOLS)
+    if unknown:
+        raise ValueError(f"evaluate.protocols: unknown {sorted(unknown)}; known: {list(PROTOCOLS)}")
+    chat_ok = bool(spec.get("chat", True))
+    if suite == "heldout":
+        return ["chat" if chat_ok else "completion"]
+    out = [p for p in protocols if (p != "chat" or chat_ok) and p in spec.get("protocols", PROTOCOLS)]
+    return out
+
+
 def evaluate_model(name: str, gen: Generator, problems: list[Problem], suite: str, setting: dict[str, Any],
                    pool: SandboxPool, *, max_tokens: int, timeout_s: float | None, seed: int,
-                   replay_is_code: bool = False, progress: bool = True) -> pd.DataFrame:
+                   replay_is_code: bool = False, progress: bool = True, protocol: str | None = None) -> pd.DataFrame:
+    """Generate and score one model on one suite under one sampling setting and one protocol
+    (``chat`` or ``completion``; default: the generator's own mode)."""
     n, temp = int(setting["n"]), float(setting["temperature"])
+    own_chat = gen.chat
+    if protocol is not None and not isinstance(gen, ReplayGenerator):
+        gen.chat = protocol == "chat"
+    try:
+        return _evaluate_model(name, gen, problems, suite, setting, pool, n=n, temp=temp, max_tokens=max_tokens,
+                               timeout_s=timeout_s, seed=seed, replay_is_code=replay_is_code, progress=progress)
+    finally:
+        gen.chat = own_chat
+
+
+def _evaluate_model(name, gen, problems, suite, setting, pool, *, n, temp, max_tokens, timeout_s, seed,
+                    replay_is_code, progress) -> pd.DataFrame:
+    protocol = "chat" if gen.chat else "completion"
     t0 = time.perf_counter()
     if isinstance(gen, ReplayGenerator):
         comps = gen.completions_for([p.task_id for p in problems])
@@ -110,14 +151,17 @@ def evaluate_model(name: str, gen: Generator, problems: list[Problem], suite: st
     else:
         prompts = [chat_prompt(p) if gen.chat else p.prompt for p in problems]
         comps = gen.generate(prompts, n, temp, max_tokens, stop=[p.stop for p in problems], seed=seed)
+    shown = {p.task_id: (chat_prompt(p) if gen.chat else p.prompt) for p in problems}
     generation_s = time.perf_counter() - t0
     rows, jobs, where = [], [], []
     for p, samples in zip(problems, comps):
         tests = gen.tests.get(p.task_id, p.tests) if isinstance(gen, ReplayGenerator) else p.tests
         for j, c in enumerate(samples):
             program = c if replay_is_code else program_for(p, c, gen.chat)
-            rows.append({"model": name, "suite": suite, "setting": setting["name"], "task_id": p.task_id,
-                         "lang": p.lang, "sample": j, "temperature": temp, "completion": c, "program": program or ""})
+            rows.append({"model": name, "suite": suite, "protocol": protocol, "setting": setting["name"],
+                         "task_id": p.task_id, "lang": p.lang, "sample": j, "temperature": temp,
+                         "prompt": shown.get(p.task_id, ""), "entry_point": p.entry_point,
+                         "repairs": ",".join(p.repairs), "completion": c, "program": program or ""})
             if program is None:
                 rows[-1].update(status=Status.SYNTAX_ERROR.value, passed=False, tests_passed=0, tests_total=0,
                                 message="no code in the completion", duration_s=0.0)
@@ -129,7 +173,8 @@ def evaluate_model(name: str, gen: Generator, problems: list[Problem], suite: st
         rows[i].update(status=o.status.value, passed=o.passed, tests_passed=o.tests_passed,
                        tests_total=o.tests_total, message=o.message[:300], duration_s=o.duration_s)
     df = pd.DataFrame(rows)
-    df.attrs["timing"] = {"model": name, "suite": suite, "setting": setting["name"], "problems": len(problems),
+    df.attrs["timing"] = {"model": name, "suite": suite, "protocol": protocol, "setting": setting["name"],
+                          "problems": len(problems),
                           "n": n, "completions": len(rows), "generation_s": round(generation_s, 2),
                           "scoring_s": round(time.perf_counter() - t1, 2), "backend": gen.name}
     return df
@@ -147,7 +192,8 @@ def run_evaluation(params: dict[str, Any], repo: Path, *, out_dir: Path, progres
     seed = int(ep.get("seed", 0))
     suites = {}
     for s in ep.get("suites", ["heldout"]):
-        probs = load_suite(s, heldout_path=heldout, languages=langs, multipl_e_dir=mdir)
+        probs = load_suite(s, heldout_path=heldout, languages=langs, multipl_e_dir=mdir,
+                           signature=bool((params.get("prompt") or {}).get("signature", True)))
         probs = [p for p in probs if p.lang in langs]
         if limit:
             rng = np.random.default_rng(seed)
@@ -165,6 +211,7 @@ def run_evaluation(params: dict[str, Any], repo: Path, *, out_dir: Path, progres
             if (a / "adapter_config.json").exists():      # a missing adapter is reported by make_generator
                 m = local_model(str(s["model"]), repo)
                 lora_ranks[m] = max(lora_ranks.get(m, 0), adapter_rank(a))
+    protocols = list(ep.get("protocols", ["chat"]))
     with SandboxPool.from_params(params) as pool:
         for name, spec in models.items():
             t_start = time.perf_counter()
@@ -176,16 +223,20 @@ def run_evaluation(params: dict[str, Any], repo: Path, *, out_dir: Path, progres
                     for suite, probs in suites.items():
                         if spec.get("suites") and suite not in spec["suites"]:
                             continue
-                        df = evaluate_model(name, gen, probs, suite, setting, pool,
-                                            max_tokens=int(ep.get("max_tokens", 512)),
-                                            timeout_s=ep.get("timeout_s"), seed=seed,
-                                            replay_is_code=bool(spec.get("replay_is_code", False)),
-                                            progress=progress)
-                        frames.append(df)
-                        timings.append(df.attrs["timing"])
-                        for lang, g in df.groupby("lang"):
-                            key = f"{name}/{suite}/{setting['name']}/{lang}"
-                            metrics[key] = summarize(g, list(setting.get("k", [1])), int(ep.get("bootstrap", 2000)), seed)
+                        for protocol in (protocols_for(suite, spec, protocols)
+                                         if not isinstance(gen, ReplayGenerator) else [None]):
+                            df = evaluate_model(name, gen, probs, suite, setting, pool,
+                                                max_tokens=int(ep.get("max_tokens", 512)),
+                                                timeout_s=ep.get("timeout_s"), seed=seed,
+                                                replay_is_code=bool(spec.get("replay_is_code", False)),
+                                                progress=progress, protocol=protocol)
+                            frames.append(df)
+                            timings.append(df.attrs["timing"])
+                            for lang, g in df.groupby("lang"):
+                                metrics[metric_key(name, suite, g["protocol"].iloc[0], setting["name"], lang)] = {
+                                    **summarize(g, list(setting.get("k", [1])), int(ep.get("bootstrap", 2000)), seed),
+                                    "protocol": g["protocol"].iloc[0],
+                                    "repaired_prompts": int(sum(bool(p.repairs) for p in probs if p.lang == lang))}
             finally:
                 gen.close()
     allc = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -3,6 +3,7 @@ with a ``Language`` subclass and a harness (warm worker script) under ``harness/
 
 from __future__ import annotations
 
+import re
 import shutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -75,6 +76,23 @@ class Language(ABC):
                 "--memory-mb", str(int(cfg.memory_mb))]
         return argv + (["--once"] if once else [])
 
+    # --- functions a program defines ----------------------------------------------------------
+    @abstractmethod
+    def definitions(self, code: str) -> dict[str, str]:
+        """Top-level function definitions of ``code``: name → its signature as written (one line)."""
+
+    def entry_point(self, solution: str, tests: str) -> tuple[str, str] | None:
+        """(name, signature) of the function the tests call, from the reference solution: the
+        defined function whose call appears first in the tests (MultiPL-E gives every prompt this
+        signature). None when the tests call no function the solution defines."""
+        defs = self.definitions(solution)
+        first: tuple[int, str] | None = None
+        for name in defs:
+            m = re.search(rf"(?<![\w.!]){re.escape(name)}\s*\(", tests)
+            if m and (first is None or m.start() < first[0]):
+                first = (m.start(), name)
+        return (first[1], defs[first[1]]) if first else None
+
     # --- tests -----------------------------------------------------------------------------
     @abstractmethod
     def test_style(self, tests: str) -> str:
@@ -96,3 +114,20 @@ def which_or_none(*candidates: str) -> str | None:
         if found:
             return found
     return None
+
+
+def balanced_signature(lines: list[str], i: int, start: int, keep_rest: bool = False) -> str:
+    """The signature beginning at ``lines[i][start:]``, continued over following lines until its
+    parentheses balance, joined into one line; what follows the closing parenthesis on its line
+    is kept only with ``keep_rest`` (Julia's ``::ReturnType``/``where`` clauses)."""
+    text, depth, j = "", 0, i
+    while j < len(lines):
+        part = lines[j][start:] if j == i else " " + lines[j].strip()
+        for k, c in enumerate(part):
+            depth += (c == "(") - (c == ")")
+            if depth == 0 and c == ")":
+                rest = part[k + 1:] if keep_rest else ""
+                return (text + part[:k + 1] + rest).rstrip().rstrip("{").rstrip()
+        text += part
+        j += 1
+    return text.strip()

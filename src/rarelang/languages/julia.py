@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from .base import InterpreterNotFound, Language, Mount, which_or_none
+from .base import balanced_signature, InterpreterNotFound, Language, Mount, which_or_none
 
 if TYPE_CHECKING:
     from ..sandbox.backends import Backend
@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 DEFAULT_PREFIX = "/opt/julia-1.5.3"
 _TEST_MACRO = re.compile(r"@test(set|_throws|_broken|_skip)?\b")
 
+
+_JL_FUNCTION = re.compile(r"^function\s+([A-Za-z_][\w!]*)\s*[({]")
+_JL_SHORT = re.compile(r"^([A-Za-z_][\w!]*)\s*\([^=]*\)\s*(?:::\s*[\w{}, ]+)?\s*=(?!=)")
 
 class Julia(Language):
     name = "julia"
@@ -28,6 +31,28 @@ class Julia(Language):
     harness_file = "julia_worker.jl"
     default_binary = "julia"
     worker_enforces_timeout = False   # a busy Julia task cannot be interrupted: the worker is killed
+
+    def definitions(self, code: str) -> dict[str, str]:
+        lines = code.split("\n")
+        out: dict[str, str] = {}
+        for i, ln in enumerate(lines):
+            m = _JL_FUNCTION.match(ln) or _JL_SHORT.match(ln)
+            if m and m.group(1) not in out:
+                sig = balanced_signature(lines, i, 0, keep_rest=True)
+                close, depth = len(sig), 0                          # the call's own closing parenthesis
+                for k, c in enumerate(sig):
+                    depth += (c == "(") - (c == ")")
+                    if c == ")" and depth == 0:
+                        close = k + 1
+                        break
+                head, rest = sig[:close], sig[close:]
+                # keep a return type / where clause after the closing parenthesis, never a body
+                m2 = re.match(r"^\s*((?:::\s*[^=#]+?)?(?:\s+where\s+[^=#]+?)?)\s*(?:=.*)?$", rest)
+                sig = head + (m2.group(1).rstrip() if m2 else "")
+                if not sig.startswith("function"):
+                    sig = "function " + sig
+                out[m.group(1)] = sig.strip()
+        return out
 
     def find_interpreter(self, cfg: SandboxConfig) -> str:
         configured = str(cfg.julia.get("bin", "auto"))

@@ -8,12 +8,15 @@ import re
 
 from typing import TYPE_CHECKING
 
-from .base import InterpreterNotFound, Language, which_or_none
+from .base import balanced_signature, InterpreterNotFound, Language, which_or_none
 
 if TYPE_CHECKING:
     from ..sandbox.config import SandboxConfig
 
 _TESTTHAT = re.compile(r"\b(test_that|expect_[a-z_]+|describe)\s*\(")
+
+
+_R_FUNCTION = re.compile(r"^`?([A-Za-z.][\w.]*)`?\s*(?:<-|=)\s*function\s*\(")
 
 
 class R(Language):
@@ -45,6 +48,15 @@ class R(Language):
                "RARELANG_TESTTHAT_EDITION": str(cfg.r.get("testthat_edition", 2))}
         env.update(super().env(cfg, home))
         return env
+
+    def definitions(self, code: str) -> dict[str, str]:
+        lines = code.split("\n")
+        out: dict[str, str] = {}
+        for i, ln in enumerate(lines):
+            m = _R_FUNCTION.match(ln)
+            if m and m.group(1) not in out:
+                out[m.group(1)] = balanced_signature(lines, i, 0)
+        return out
 
     def test_style(self, tests: str) -> str:
         return "testthat" if _TESTTHAT.search(tests) else "script"

@@ -46,9 +46,23 @@ def first_test(tests: str, lang: str) -> str:
     return _balanced_call(tests, m.start()).strip() if m else ""
 
 
-def build_prompt(prompt: str, lang: str, tests: str = "", include_first_test: bool = False) -> str:
+SIGNATURE = "\n\nWrite it as a function with this signature:\n```{fence}\n{signature}\n```"
+
+
+def entry_signature(solution: str, tests: str, lang: str) -> tuple[str, str]:
+    """(entry point, signature) the tests call, from the reference solution; ("", "") if none."""
+    found = get_language(lang).entry_point(solution or "", tests or "")
+    return found if found else ("", "")
+
+
+def build_prompt(prompt: str, lang: str, tests: str = "", include_first_test: bool = False,
+                 signature: str = "") -> str:
+    """The instruction a model gets: the problem, then (MultiPL-E gives every prompt one) the
+    signature of the function the tests call, and, only for the ablation, the first test."""
     language = get_language(lang)
     text = INSTRUCTION.format(display=language.display, fence=language.fence, prompt=prompt.strip())
+    if signature:
+        text += SIGNATURE.format(fence=language.fence, signature=signature)
     if include_first_test:
         t = first_test(tests, lang)
         if t:
@@ -57,7 +71,7 @@ def build_prompt(prompt: str, lang: str, tests: str = "", include_first_test: bo
 
 
 def training_frame(path: Path, languages: list[str], include_first_test: bool = False,
-                   limit: int | None = None, seed: int = 0) -> pd.DataFrame:
+                   limit: int | None = None, seed: int = 0, signature: bool = True) -> pd.DataFrame:
     langs = [canonical_language(x) for x in languages]
     df = read_table(path, "processed")
     df = df[df["lang"].isin(langs)].reset_index(drop=True)
@@ -65,9 +79,11 @@ def training_frame(path: Path, languages: list[str], include_first_test: bool = 
         raise ValueError(f"{path}: no rows for languages {langs}")
     if limit:
         df = df.sample(n=min(limit, len(df)), random_state=seed).reset_index(drop=True)
-    df["prompt"] = [[{"role": "user", "content": build_prompt(r.prompt, r.lang, r.tests, include_first_test)}]
-                    for r in df.itertuples(index=False)]
-    return df[["task_id", "lang", "prompt", "tests"]]
+    eps = [entry_signature(r.solution, r.tests, r.lang) if signature else ("", "") for r in df.itertuples(index=False)]
+    df["entry_point"] = [e[0] for e in eps]
+    df["prompt"] = [[{"role": "user", "content": build_prompt(r.prompt, r.lang, r.tests, include_first_test, sig)}]
+                    for r, (_, sig) in zip(df.itertuples(index=False), eps)]
+    return df[["task_id", "lang", "prompt", "tests", "entry_point"]]
 
 
 def to_dataset(df: pd.DataFrame) -> Any:

@@ -196,7 +196,8 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
     data_path = Path(cfg.get("data", "data/processed/train.parquet"))
     data_path = data_path if data_path.is_absolute() else repo / data_path
     frame = training_frame(data_path, cfg["languages"], bool(cfg.get("include_first_test", False)),
-                           cfg.get("limit"), int(cfg.get("seed", 0)))
+                           cfg.get("limit"), int(cfg.get("seed", 0)),
+                           signature=bool((params.get("prompt") or {}).get("signature", True)))
     dataset = to_dataset(frame)
 
     mdir = model_dir or resolve_model_dir(str(cfg["model"]), repo / "models")

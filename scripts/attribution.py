@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Attribution table: base vs trained answers beyond pass@1 — share with top-level code besides
+definitions, with package imports, cut at the token limit, mean length, and pass@1 on the
+problems whose prompt names the function the tests call (vs those where it is hidden).
+
+    python scripts/attribution.py results/headline/r/eval/completions_*.parquet \\
+        --heldout .gpu/data/test.parquet -o results/headline/r/eval/attribution.json
+
+Completions written before prompts carried the entry point (no `prompt`/`entry_point` columns)
+get both from --heldout: the entry point derived from the reference solution, "named" when the
+original prompt text contains it (MultiPL-E prompts always end with the signature).
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from _common import setup, stage_parser
+from rarelang.evaluate.attribution import attribution_table, format_table, names
+from rarelang.train.dataset import entry_signature
+
+
+def names_entry_from_split(df: pd.DataFrame, heldout: Path) -> pd.Series:
+    t = pd.read_parquet(heldout)
+    info = {}
+    for r in t.itertuples(index=False):
+        entry, _ = entry_signature(r.solution, r.tests, r.lang)
+        info[(r.task_id, r.lang)] = names(r.prompt, entry)
+    return pd.Series([True if s != "heldout" else info.get((tid, lg))
+                      for s, tid, lg in zip(df["suite"], df["task_id"], df["lang"])], index=df.index, dtype="object")
+
+
+def main() -> int:
+    ap = stage_parser(__doc__)
+    ap.add_argument("completions", nargs="+", help="completions parquet(s); their rows are pooled")
+    ap.add_argument("--heldout", default=None, help="the split's test parquet (for completions without prompts)")
+    ap.add_argument("-o", "--output", required=True, help="JSON rows; a .md table is written beside it")
+    args = ap.parse_args()
+    _, repo = setup(args)
+    df = pd.concat([pd.read_parquet(p) for p in args.completions], ignore_index=True)
+    names = None
+    if not {"prompt", "entry_point"} <= set(df.columns):
+        if not args.heldout:
+            ap.error("these completions carry no prompt/entry_point: pass --heldout (the split's test parquet)")
+        names = names_entry_from_split(df, Path(args.heldout))
+    rows = attribution_table(df, names)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"command": "python scripts/attribution.py " + " ".join(sys.argv[1:]), "rows": rows}
+    out.write_text(json.dumps(meta, indent=1) + "\n")
+    table = format_table(rows)
+    out.with_suffix(".md").write_text(table + "\n")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

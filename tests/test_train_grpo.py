@@ -74,6 +74,43 @@ def test_outputs_written(first_run):
     assert (tmp / "models" / "tiny" / "adapter" / "adapter_config.json").exists()
 
 
+def test_rewarded_completions_are_logged_for_audit(first_run):
+    """Every completion of every 10th reward call (the first included), exactly as the sandbox scored it."""
+    import pandas as pd
+    tmp, _, res = first_run
+    log = pd.read_parquet(tmp / "results" / "tiny" / "completions.parquet")
+    first = res["reward"].history[0]
+    assert len(log) == len(first) == 8 and set(log["call"]) == {0} and set(log["step"]) == {0}
+    assert log["status"].tolist() == [o.status.value for o in first]
+    assert log["reward"].tolist() == pytest.approx([o.reward for o in first])
+    assert set(log["task_id"]) <= {f"t{i}" for i in range(4)} and set(log["lang"]) <= {"julia", "r"}
+    assert log["completion"].map(type).eq(str).all()
+
+
+def test_completion_log_keeps_every_kth_call_and_appends_on_resume(tmp_path):
+    from types import SimpleNamespace as NS
+    import pandas as pd
+    from rarelang.train.completion_log import CompletionLog
+    o = NS(status=NS(value="passed"), tests_passed=1, tests_total=1, reward=1.0, message="")
+    log = CompletionLog(tmp_path / "c.parquet", every=2, per_call=1)
+    for step in range(5):
+        log.step = step
+        log.record(["a", "b"], [o, o], ["t1", "t2"], ["r", "r"])
+        if step == 2:
+            log.flush()
+    log.flush()
+    df = pd.read_parquet(tmp_path / "c.parquet")
+    assert df["step"].tolist() == [0, 2, 4] and df["index"].tolist() == [0, 0, 0]
+    resumed = CompletionLog(tmp_path / "c.parquet", every=2)       # a later part from step 3 on
+    resumed.step = 3
+    resumed.record(["x"], [o], ["t9"], ["julia"])
+    resumed.flush()
+    df = pd.read_parquet(tmp_path / "c.parquet")
+    assert df["step"].tolist() == [0, 2, 3]                         # the part's own rows replace later ones
+    with pytest.raises(ValueError):
+        CompletionLog(tmp_path / "x.parquet", every=0)
+
+
 def test_lora_weights_changed(first_run):
     import torch
     from safetensors.torch import load_file

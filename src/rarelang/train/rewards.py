@@ -22,9 +22,10 @@ from .extract import completion_text, extract_code
 class ExecutionReward:
     __name__ = "execution"
 
-    def __init__(self, pool: SandboxPool, timeout_s: float | None = None):
+    def __init__(self, pool: SandboxPool, timeout_s: float | None = None, completion_log: Any = None):
         self.pool = pool
         self.timeout_s = timeout_s
+        self.completion_log = completion_log        # a CompletionLog: what the reward paid for, for audit
         self.history: list[list[Outcome]] = []      # outcomes of every call, for inspection/tests
         self.last_seconds = 0.0
         self.pending_seconds = 0.0                  # summed until the trainer takes it
@@ -35,7 +36,7 @@ class ExecutionReward:
         return s
 
     async def __call__(self, prompts: list[Any], completions: list[Any], lang: list[str], tests: list[str],
-                       log_metric: Callable[[str, float], None] | None = None, **_: Any) -> list[float]:
+                       log_metric: Callable[[str, float], None] | None = None, **columns: Any) -> list[float]:
         t0 = time.perf_counter()
         outcomes: list[Outcome | None] = [None] * len(completions)
         jobs, where = [], []
@@ -52,6 +53,8 @@ class ExecutionReward:
                 outcomes[i] = o
         done = [o for o in outcomes if o is not None]
         self.history.append(done)
+        if self.completion_log is not None:
+            self.completion_log.record(completions, done, columns.get("task_id"), lang, completion_text)
         self.last_seconds = time.perf_counter() - t0
         self.pending_seconds += self.last_seconds
         counts = collections.Counter(o.status.value for o in done)

@@ -26,6 +26,7 @@ from ..sandbox import SandboxPool
 from ..watchdog import engine_starting
 from .dataset import to_dataset, training_frame
 from .modeling import import_backend_first, load_student, resolve_model_dir
+from .completion_log import CompletionLog, completion_log_callback
 from .rewards import ExecutionReward, FormatReward
 
 log = logging.getLogger(__name__)
@@ -218,7 +219,10 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
     own_pool = pool is None
     pool = pool or SandboxPool.from_params(params)
     rp = cfg.get("reward") or {}
-    execution = ExecutionReward(pool, timeout_s=rp.get("timeout_s"))
+    lc = cfg.get("completion_log") or {}
+    clog = CompletionLog(results_dir / "completions.parquet", every=int(lc.get("every", 10)),
+                         per_call=lc.get("per_call")) if lc.get("every", 10) else None
+    execution = ExecutionReward(pool, timeout_s=rp.get("timeout_s"), completion_log=clog)
     reward_funcs: list[Any] = [execution]
     if float(rp.get("format_weight", 0.0)) > 0:
         reward_funcs.append(FormatReward(float(rp["format_weight"])))
@@ -232,6 +236,8 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
                           processing_class=tok, peft_config=peft_config)
     startup_s = time.perf_counter() - t_start
     trainer._rl_reward_fn = execution
+    if clog is not None:
+        trainer.add_callback(completion_log_callback(clog))
     if cfg.get("max_wall_s"):
         trainer.add_callback(_wall_clock_callback(float(cfg["max_wall_s"])))
     fingerprint = run_fingerprint(cfg, data_path, params.get("reward"))
@@ -242,6 +248,8 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
     try:
         trainer.train(resume_from_checkpoint=resume_from)
     finally:
+        if clog is not None:
+            clog.flush()
         if own_pool:
             pool.close()
     wall = time.perf_counter() - t0

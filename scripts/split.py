@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from _common import setup, stage_parser, write_json
-from rarelang.data.split import load_multipl_e_texts, split_dataset
+from rarelang.data.split import load_entry_points, load_multipl_e_texts, split_dataset
 from rarelang.schema import read_table, write_table
 
 
@@ -23,21 +23,26 @@ def main() -> int:
     params, repo = setup(args)
     sp = params.get("split") or {}
     df = read_table(repo / args.validated, "translations")
-    ref = None
+    ref, names = None, None
     mdir = sp.get("multipl_e_dir")
     if mdir:
         mpath = Path(mdir) if Path(mdir).is_absolute() else repo / mdir
         ref = load_multipl_e_texts(mpath)
+        names = load_entry_points(mpath, list(sp.get("decontam_entry_points", ["humaneval"])))
     train, test, report = split_dataset(df, test_fraction=float(sp.get("test_fraction", 0.2)),
                                         seed=int(sp.get("seed", 0)),
                                         dedup_threshold=float(sp.get("dedup_threshold", 0.9)),
-                                        decontam_ngram=int(sp.get("decontam_ngram", 13)), reference=ref)
+                                        decontam_ngram=int(sp.get("decontam_ngram", 13)), reference=ref,
+                                        entry_points=names,
+                                        min_shared_assertions=int(sp.get("min_shared_assertions", 2)))
     cols = ["task_id", "lang", "prompt", "solution", "tests", "source"]
     write_table(train[cols], repo / args.train, "processed")
     write_table(test[cols], repo / args.test, "processed")
     write_json(repo / args.metrics, report)
     print(f"split: {report['train_rows']} train / {report['test_rows']} test; removed "
-          f"{report['near_duplicates_removed']} near-duplicate(s), {report['contaminated_removed']} contaminated",
+          f"{report['near_duplicates_removed']} near-duplicate(s), {report['contaminated_removed']} contaminated, "
+          f"{report['entry_point_contaminated_removed']} with a benchmark's entry point, "
+          f"{report['test_duplicates_of_train_removed']} test duplicate(s) of train problems",
           file=sys.stderr)
     return 0
 

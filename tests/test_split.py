@@ -4,10 +4,13 @@ import pytest
 from rarelang.data.split import contaminated, in_test, load_multipl_e_texts, near_duplicates, split_dataset
 from rarelang.params import repo_root
 
+SHARED_MULTIPLE = repo_root().parent / "shared" / "multipl-e"
+
 
 def frame(rows):
-    return pd.DataFrame([{"task_id": t, "lang": l, "prompt": p, "solution": "x", "tests": "t", "source": "s"}
-                         for t, l, p in rows])
+    # distinct solutions and tests per task: identical ones are cross-split duplicates
+    return pd.DataFrame([{"task_id": t, "lang": l, "prompt": p, "solution": f"x_{t} = 1", "tests": f"@test x_{t} == 1",
+                          "source": "s"} for t, l, p in rows])
 
 
 def many(n=200):
@@ -92,3 +95,41 @@ def test_decontamination_against_multipl_e():
 def test_bad_fraction():
     with pytest.raises(ValueError):
         split_dataset(many(5), test_fraction=1.0, seed=0, dedup_threshold=0.9, decontam_ngram=10, reference=None)
+
+
+def test_test_rows_repeating_a_train_problem_leave_the_test_set():
+    from rarelang.data.split import assertions, cross_split_duplicates, normalized_solution
+    assert assertions("using Test\n@test f(1) == 2\n  @test  f(2)==3\nprintln(1)") == {"@testf(1)==2", "@testf(2)==3"}
+    assert normalized_solution("f(x) = x + 1  # add one\n") == normalized_solution("f(x)=x+1")
+    assert normalized_solution('s = "#" # c') == 's="#"'
+    train = pd.DataFrame({"lang": ["julia", "julia", "r"], "solution": ["f(x) = x + 1", "g(x) = 2x", "h <- function(x) x"],
+                          "tests": ["@test f(1) == 2\n@test f(2) == 3", "@test g(1) == 2", "expect_equal(h(1), 1)\nexpect_equal(h(2), 2)"]})
+    test = pd.DataFrame({"lang": ["julia", "julia", "julia", "r", "r"],
+                         "solution": ["f(x)=x+1 # same", "k(x) = x", "f2(x) = x + 1", "h <- function(y) y", "q <- 1"],
+                         "tests": ["@test f(9) == 10", "@test f(1) == 2\n@test f(2)  ==  3", "@test f(1) == 2",
+                                   "expect_equal(h(1), 1)\n expect_equal(h(2), 2)", "expect_equal(h(1), 1)"]})
+    hits = cross_split_duplicates(train, test, 2)
+    assert hits == {0: "same_solution", 1: "shared_assertions", 3: "shared_assertions"}   # one shared assertion is not enough
+    # through split_dataset: counted in the report, and only the test side loses rows
+    df = many(100)
+    df.loc[df.index[1::2], "solution"] = "identical <- function() 1"          # every R row has the same solution
+    train_df, test_df, rep = split_dataset(df, test_fraction=0.3, seed=1, dedup_threshold=0.9, decontam_ngram=10,
+                                           reference=None)
+    assert (test_df.lang == "r").sum() == 0 and (train_df.lang == "r").sum() > 0
+    assert rep["per_language"]["r"]["test_duplicates_of_train_removed"] == {"same_solution": rep["test_duplicates_of_train_removed"]}
+
+
+def test_rows_named_like_a_humaneval_entry_point_are_removed():
+    from rarelang.data.split import load_entry_points
+    names = load_entry_points(SHARED_MULTIPLE, ["humaneval"])
+    assert {"x_or_y", "fibfib", "will_it_fly", "cycpattern_check", "separate_paren_groups"} <= names
+    assert "remove_Occ" not in names and len(load_entry_points(SHARED_MULTIPLE, ["mbpp"]) & {"remove_Occ"}) == 1
+    df = frame([("a", "julia", "Pick x or y depending on n being prime, a problem of its own"),
+                ("b", "julia", "Sum the list of numbers and return the total value computed")])
+    df.loc[0, ["solution", "tests"]] = ["function x_or_y(n, x, y)\n  x\nend", "@test x_or_y(7, 34, 12) == 34"]
+    df.loc[1, ["solution", "tests"]] = ["function total(v)\n  sum(v)\nend", "@test total([1]) == 1"]
+    train, test, rep = split_dataset(df, test_fraction=0.5, seed=0, dedup_threshold=0.9, decontam_ngram=13,
+                                     reference=None, entry_points=names)
+    assert set(pd.concat([train, test]).task_id) == {"b"}
+    assert rep["per_language"]["julia"]["entry_point_contaminated_removed"] == ["x_or_y"]
+    assert rep["entry_point_contaminated_removed"] == 1

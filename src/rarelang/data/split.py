@@ -8,6 +8,15 @@
 * Dedup (per language): prompts normalized (case, punctuation, whitespace); exact duplicates and
   near duplicates (Jaccard of word 5-gram shingles ≥ threshold, found with MinHash LSH and
   verified exactly) keep only their first row by task id.
+* Cross-split duplicates: a test row that shares ≥ ``min_shared_assertions`` identical
+  assertions (whitespace-normalised ``@test`` / ``expect_*`` / ``stopifnot`` lines) with a train row
+  of the same language, or whose normalised reference solution (comments and whitespace removed)
+  equals a train row's, leaves the test set (the held-out set must hold no problem trained on).
+* Entry-point decontamination: a row whose entry point (the function its tests call, from the
+  reference solution) has the name of a MultiPL-E problem's entry point in the listed benchmarks
+  (``decontam_entry_points``, default HumanEval) is removed: HumanEval functions appear in the
+  seed data under their own names (``x_or_y``, ``fibfib``, ``will_it_fly``, …) with prompts the
+  n-gram filter does not catch.
 * Decontamination: a row whose prompt or solution shares a word n-gram (default 13, the GPT-3 convention; 10 already matches boilerplate such as "a function that takes a string as input and returns") with a
   MultiPL-E HumanEval/MBPP prompt (R, Julia or the Python original) is removed.
 """
@@ -136,8 +145,84 @@ def contaminated(df: pd.DataFrame, reference: dict[str, list[str]], n: int) -> d
     return hits
 
 
+_ASSERT = re.compile(r"^\s*(@test\b|@test_throws\b|expect_[a-z_]+\s*\(|stopifnot\s*\()")
+
+
+def assertions(tests: str) -> set[str]:
+    """The test file's assertion lines, whitespace-normalised."""
+    return {re.sub(r"\s+", "", ln) for ln in str(tests).splitlines() if _ASSERT.match(ln)}
+
+
+def normalized_solution(code: str) -> str:
+    """The solution without comments and whitespace (comments: ``#`` to the end of a line outside
+    a string, approximately)."""
+    out = []
+    for ln in str(code).splitlines():
+        quote = None
+        for i, c in enumerate(ln):
+            if quote:
+                quote = None if c == quote and ln[i - 1] != "\\" else quote
+            elif c in "'\"":
+                quote = c
+            elif c == "#":
+                ln = ln[:i]
+                break
+        out.append(ln)
+    return re.sub(r"\s+", "", "\n".join(out))
+
+
+def cross_split_duplicates(train: pd.DataFrame, test: pd.DataFrame, min_shared: int = 2) -> dict[int, str]:
+    """Test row positions that repeat a train problem of the same language, and why
+    (``shared_assertions`` | ``same_solution``)."""
+    hits: dict[int, str] = {}
+    for lang, tg in test.groupby("lang"):
+        tr = train[train["lang"] == lang]
+        sols = {normalized_solution(s) for s in tr["solution"]}
+        owners: dict[str, set[int]] = defaultdict(set)
+        for j, t in enumerate(tr["tests"]):
+            for a in assertions(t):
+                owners[a].add(j)
+        for pos, r in zip(tg.index, tg.itertuples(index=False)):
+            if normalized_solution(r.solution) in sols:
+                hits[pos] = "same_solution"
+                continue
+            shared: dict[int, int] = defaultdict(int)
+            for a in assertions(r.tests):
+                for j in owners.get(a, ()):
+                    shared[j] += 1
+            if shared and max(shared.values()) >= min_shared:
+                hits[pos] = "shared_assertions"
+    return hits
+
+
+def load_entry_points(directory: Path, benchmarks: list[str]) -> set[str]:
+    """Entry-point names of the MultiPL-E problems of the given benchmarks (humaneval, mbpp)."""
+    names: set[str] = set()
+    for f in sorted(Path(directory).glob("*.jsonl")):
+        if f.stem.split("-")[0] not in benchmarks:
+            continue
+        with open(f, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    d = json.loads(line)
+                    names.add(d.get("entry_point") or d["name"].split("_", 2)[-1])
+    return names
+
+
+def entry_point_hits(df: pd.DataFrame, names: set[str]) -> dict[int, str]:
+    """Row positions whose entry point has one of ``names``."""
+    from ..languages import get_language
+    hits: dict[int, str] = {}
+    for pos, r in enumerate(df.itertuples(index=False)):
+        found = get_language(r.lang).entry_point(r.solution, r.tests)
+        if found and found[0] in names:
+            hits[pos] = found[0]
+    return hits
+
+
 def split_dataset(df: pd.DataFrame, *, test_fraction: float, seed: int, dedup_threshold: float,
-                  decontam_ngram: int, reference: dict[str, list[str]] | None
+                  decontam_ngram: int, reference: dict[str, list[str]] | None,
+                  entry_points: set[str] | None = None, min_shared_assertions: int = 2
                   ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     if not 0 < test_fraction < 1:
         raise ValueError(f"split.test_fraction must be in (0, 1), got {test_fraction}")
@@ -158,8 +243,20 @@ def split_dataset(df: pd.DataFrame, *, test_fraction: float, seed: int, dedup_th
         for pos, suite in hits.items():
             removed_contam[deduped.loc[pos, "lang"]][suite] += 1
         deduped = deduped.drop(index=list(hits)).reset_index(drop=True)
+    removed_entry: dict[str, list[str]] = defaultdict(list)
+    if entry_points:
+        ehits = entry_point_hits(deduped, entry_points)
+        for pos, name in ehits.items():
+            removed_entry[deduped.loc[pos, "lang"]].append(name)
+        deduped = deduped.drop(index=list(ehits)).reset_index(drop=True)
     is_test = np.array([in_test(t, seed, test_fraction) for t in deduped["task_id"]], dtype=bool)
     train, test = deduped[~is_test].reset_index(drop=True), deduped[is_test].reset_index(drop=True)
+    removed_cross: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    if min_shared_assertions:
+        xhits = cross_split_duplicates(train, test, min_shared_assertions)
+        for pos, why in xhits.items():
+            removed_cross[test.loc[pos, "lang"]][why] += 1
+        test = test.drop(index=list(xhits)).reset_index(drop=True)
     leaked = set(train["task_id"]) & set(test["task_id"])
     if leaked:  # cannot happen by construction; checked anyway
         raise AssertionError(f"{len(leaked)} source task(s) on both sides of the split")
@@ -169,12 +266,18 @@ def split_dataset(df: pd.DataFrame, *, test_fraction: float, seed: int, dedup_th
             "repeated_tasks_removed": removed_rep.get(lang, 0),
             "near_duplicates_removed": removed_dup.get(lang, 0),
             "contaminated_removed": dict(removed_contam.get(lang, {})),
+            "entry_point_contaminated_removed": sorted(removed_entry.get(lang, [])),
+            "test_duplicates_of_train_removed": dict(removed_cross.get(lang, {})),
             "train": int((train["lang"] == lang).sum()), "test": int((test["lang"] == lang).sum())}
     report.update(train_rows=int(len(train)), test_rows=int(len(test)),
                   repeated_tasks_removed=int(sum(removed_rep.values())),
                   near_duplicates_removed=int(sum(removed_dup.values())),
                   contaminated_removed=int(sum(sum(v.values()) for v in removed_contam.values())),
-                  decontamination={"ngram": decontam_ngram, "reference": sorted(reference or {})},
+                  entry_point_contaminated_removed=int(sum(len(v) for v in removed_entry.values())),
+                  test_duplicates_of_train_removed=int(sum(sum(v.values()) for v in removed_cross.values())),
+                  decontamination={"ngram": decontam_ngram, "reference": sorted(reference or {}),
+                                   "entry_points": len(entry_points or ()),
+                                   "min_shared_assertions": min_shared_assertions},
                   test_fraction=test_fraction, seed=seed)
     return train, test, report
 

@@ -76,10 +76,30 @@ def test_headline_runs_side_by_side(tmp_path):
     for f in ("r/train_reward.png", "julia/train_reward.png", "passk_t0_2_passat1.png"):
         assert (tmp_path / "fig" / f).stat().st_size > 1000, f
     paired = (tmp_path / "tab" / "paired.tex").read_text()
-    assert r"heldout & julia & trained-vs-base & 20 & 0.213 & 0.287 & 7/2 & +0.074 [+0.010, +0.150] \\" in paired
+    assert r"heldout & julia & trained-vs-base & 20 & 0.213 & 0.287 & 7/2 & +0.074 [+0.010, +0.150] & -- \\" in paired
     assert paired.count("trained-vs-base") == 2
     runs = (tmp_path / "tab" / "train_runs.tex").read_text()
     assert r"Quantity & grpo-julia & grpo-r \\" in runs and r"GRPO steps & 16 & 39 \\" in runs
     assert r"s / step & 26.3 & 26.3 \\" in runs
     passk = (tmp_path / "tab" / "passk.tex").read_text()
     assert "humaneval-julia & julia" in passk and "humaneval-r & r" in passk
+
+
+def test_the_paper_types_no_number_by_hand_and_every_macro_it_uses_is_generated(tmp_path):
+    """Every \\Hl... macro main.tex uses is produced from results/headline, and the text holds no
+    decimal number of its own (figure widths aside)."""
+    import re
+    from pathlib import Path
+    from rarelang.figures import make_headline
+    repo = Path(__file__).resolve().parents[1]
+    tex = (repo / "paper" / "main.tex").read_text()
+    body = re.sub(r"\\figureorplaceholder\{[^}]*\}\{[0-9.]+\}", "", tex)
+    body = "\n".join(ln.split("%", 1)[0] for ln in body.splitlines())
+    # results look like 0.240, +0.062, [-0.008, ...] or 90\%; settings such as a reward of -0.5 or a
+    # model's name (Qwen2.5) are not results
+    typed = re.findall(r"(?<![\w{.])(?:[-+]\d*\.\d+|\d+\.\d{2,}|\d+\\%)", body)
+    assert not typed, typed
+    make_headline(repo / "results" / "headline", tmp_path / "f", tmp_path / "t")
+    defined = set(re.findall(r"\\newcommand\{\\(\w+)\}", (tmp_path / "t" / "numbers.tex").read_text()))
+    used = set(re.findall(r"\\(Hl[A-Z]\w*)", body)) - {"Hlmissing"}
+    assert used and used <= defined, sorted(used - defined)

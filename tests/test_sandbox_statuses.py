@@ -88,3 +88,19 @@ def test_workers_survive_a_mixed_batch_in_parallel(pool):
     outs = pool.run_all(jobs)
     for job, out in zip(jobs, outs):
         assert out.status is CASES[job.id][1][0], (job.id, out.status, out.message)
+
+
+@pytest.mark.parametrize("code,expected", [
+    ({"julia": 'f(x) = error("boom")', "r": 'f <- function(x) stop("boom")'}, ("runtime_error", 0, 2)),
+    ({"julia": 'f(x) = x == 1 ? 2 : error("boom")', "r": 'f <- function(x) if (x == 1) 2 else stop("boom")'},
+     ("tests_failed", 1, 2)),
+])
+def test_errored_tests_are_labelled_alike_in_both_languages(pool, code, expected):
+    """0 passed with errored tests is a runtime_error (the program crashes on its tests), some passed
+    is tests_failed: the same labels for Julia and R."""
+    from rarelang.sandbox import Job
+    tests = {"julia": 'using Test\n@testset "a" begin\n@test f(1) == 2\n@test f(2) == 3\nend\n',
+             "r": 'library(testthat)\ntest_that("a", { expect_equal(f(1), 2); expect_equal(f(2), 3) })\n'}
+    for lang in ("julia", "r"):
+        o = pool.run(Job(lang, code[lang], tests[lang]))
+        assert (o.status.value, o.tests_passed, o.tests_total) == expected, (lang, o)

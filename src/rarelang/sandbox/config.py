@@ -12,7 +12,8 @@ from ..params import load_params, section
 @dataclass
 class SandboxConfig:
     backend: str = "bwrap"              # bwrap | apptainer | none (development only)
-    workers: int | None = None          # warm workers per language; None = CPU cores
+    workers: int | None = None          # warm workers per language and machine; None = CPU cores (shared
+                                        # out across the local ranks of a multi-process launch)
     timeout_s: float = 10.0             # default wall-clock limit per job
     memory_mb: int = 1024               # address space a job may add on top of the warm worker
     max_output_bytes: int = 1 << 20     # hard cap per output file (RLIMIT_FSIZE) → output_exceeded
@@ -48,7 +49,10 @@ class SandboxConfig:
 
     @property
     def n_workers(self) -> int:
-        return int(self.workers) if self.workers else max(1, os.cpu_count() or 1)
+        """Warm workers per language for this process: ``workers`` (default: the CPU cores) is per
+        machine, so under a multi-process launch each local rank gets its share (no oversubscription)."""
+        from ..distributed import share
+        return share(int(self.workers) if self.workers else max(1, os.cpu_count() or 1))
 
     @classmethod
     def from_params(cls, params: dict[str, Any] | None = None, **overrides: Any) -> "SandboxConfig":

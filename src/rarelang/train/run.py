@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from .. import distributed as dist
 from ..languages import canonical_language
 from ..sandbox import SandboxPool
 from ..watchdog import engine_starting
@@ -144,13 +145,18 @@ def run_fingerprint(cfg: dict[str, Any], data_path: Path, reward_values: dict[st
     return h.hexdigest()
 
 
-def choose_resume(resume: Any, ckpt_dir: Path, fingerprint: str) -> str | None:
+def choose_resume(resume: Any, ckpt_dir: Path, fingerprint: str, writer: bool = True) -> str | None:
     """The checkpoint to resume from. ``auto``: the last one, if it was written under the same
-    fingerprint; checkpoints of other settings are moved aside (``checkpoints.replaced``), not deleted."""
+    fingerprint; checkpoints of other settings are moved aside (``checkpoints.replaced``), not deleted.
+    Under DDP only the main process (``writer``) moves and stamps; the others decide after it (a
+    barrier), from what it left, and so reach the same decision."""
     if isinstance(resume, str) and resume not in ("auto", "never"):
         return resume
     ckpts = sorted(ckpt_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     stamp = ckpt_dir / "FINGERPRINT"
+    if not writer:
+        same = resume == "auto" and stamp.exists() and stamp.read_text().strip() == fingerprint
+        return str(ckpts[-1]) if ckpts and same else None
     if ckpts and (resume != "auto" or not stamp.exists() or stamp.read_text().strip() != fingerprint):
         if resume == "auto":
             log.warning("the checkpoints in %s were written with other settings or data: starting afresh "
@@ -220,7 +226,9 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
     pool = pool or SandboxPool.from_params(params)
     rp = cfg.get("reward") or {}
     lc = cfg.get("completion_log") or {}
-    clog = CompletionLog(results_dir / "completions.parquet", every=int(lc.get("every", 10)),
+    # every rank logs the completions it scored (rank 0: completions.parquet, rank k: completions.rank<k>.parquet)
+    clog_name = "completions.parquet" if dist.rank() == 0 else f"completions.rank{dist.rank()}.parquet"
+    clog = CompletionLog(results_dir / clog_name, every=int(lc.get("every", 10)),
                          per_call=lc.get("per_call")) if lc.get("every", 10) else None
     execution = ExecutionReward(pool, timeout_s=rp.get("timeout_s"), completion_log=clog)
     reward_funcs: list[Any] = [execution]
@@ -241,7 +249,12 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
     if cfg.get("max_wall_s"):
         trainer.add_callback(_wall_clock_callback(float(cfg["max_wall_s"])))
     fingerprint = run_fingerprint(cfg, data_path, params.get("reward"))
-    resume_from = choose_resume(cfg.get("resume", "auto"), out_dir / "checkpoints", fingerprint)
+    main = trainer.is_world_process_zero()
+    if main:
+        resume_from = choose_resume(cfg.get("resume", "auto"), out_dir / "checkpoints", fingerprint)
+    trainer.accelerator.wait_for_everyone()
+    if not main:
+        resume_from = choose_resume(cfg.get("resume", "auto"), out_dir / "checkpoints", fingerprint, writer=False)
     if resume_from:
         log.info("resuming from %s", resume_from)
     t0 = time.perf_counter()
@@ -254,11 +267,20 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
             pool.close()
     wall = time.perf_counter() - t0
 
+    summary = {"run_name": cfg["run_name"], "global_step": trainer.state.global_step, "wall_s": round(wall, 1),
+               "startup_s": round(startup_s, 1), "resumed_from": resume_from,
+               **summarize(_json_safe(trainer.state.log_history))}
+    result = {"summary": summary, "trainer": trainer, "reward": execution, "out_dir": out_dir,
+              "results_dir": results_dir}
+    trainer.accelerator.wait_for_everyone()
+    if not main:         # only the main process writes the adapter, the logs and the summaries
+        return result
     adapter_dir = out_dir / "adapter"
-    trainer.model.save_pretrained(adapter_dir)
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    model.save_pretrained(adapter_dir)
     tok.save_pretrained(adapter_dir)
     if cfg.get("merge"):
-        merged = trainer.model.merge_and_unload()
+        merged = model.merge_and_unload()
         merged.save_pretrained(out_dir / "merged")
         tok.save_pretrained(out_dir / "merged")
 
@@ -268,10 +290,8 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
     resolved = {"train": _json_safe(cfg), "model_dir": str(mdir), "dtype": dtype, "device": "cpu" if use_cpu else "cuda",
                 "resumed_from": resume_from, "grpo_args": _json_safe(args.to_dict()),
                 "dataset_rows": len(frame), "sandbox": _json_safe(pool.cfg.__dict__),
-                "timing_per": "optimizer step", "fingerprint": fingerprint}   # logs before this key: per micro-step (see TimedGRPOTrainer)
+                "timing_per": "optimizer step", "fingerprint": fingerprint,   # logs before this key: per micro-step (see TimedGRPOTrainer)
+                "processes": dist.world_size(), "sandbox_workers_per_rank": pool.cfg.n_workers}
     (results_dir / "config.json").write_text(json.dumps(resolved, indent=1) + "\n")
-    summary = {"run_name": cfg["run_name"], "global_step": trainer.state.global_step, "wall_s": round(wall, 1),
-               "startup_s": round(startup_s, 1), "resumed_from": resume_from, **summarize(history)}
     (results_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    return {"summary": summary, "trainer": trainer, "reward": execution, "out_dir": out_dir,
-            "results_dir": results_dir}
+    return result

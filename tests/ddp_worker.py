@@ -14,11 +14,16 @@ from rarelang.train.run import train  # noqa: E402
 
 def main() -> None:
     tmp, model_dir, steps, workers = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    params = _params(tmp, model_dir, steps)
+    rank = int(os.environ.get("RANK", 0))
+    scratch = tmp / f"scratch-rank{rank}"      # _params writes a data file: never two ranks on one path
+    scratch.mkdir(exist_ok=True)
+    params = _params(scratch, model_dir, steps)
+    params["train"]["data"] = str(tmp / "train.parquet")       # written once by the test, before the launch
+    params["train"]["output_root"] = str(tmp / "models")
+    params["train"]["results_root"] = str(tmp / "results")
     params["sandbox"] = {**params.get("sandbox", {}), "workers": workers, "spare_workers": 0,
                          "backend": os.environ.get("RARELANG_TEST_BACKEND", "bwrap")}
     res = train(params, tmp)
-    rank = int(os.environ.get("RANK", 0))
     import torch.distributed as td
     (tmp / f"rank{rank}.json").write_text(json.dumps({
         "rank": rank, "world": td.get_world_size() if td.is_initialized() else 1,

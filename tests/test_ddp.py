@@ -37,6 +37,8 @@ def test_sandbox_workers_are_per_machine(monkeypatch):
 
 
 def _launch(tmp: Path, model_dir: Path, steps: int) -> list[dict]:
+    from test_train_grpo import _params
+    _params(tmp, model_dir, steps)               # the shared training data, written before the ranks start
     # accelerate's own launcher starts one process on CPUs (multi-CPU wants mpirun); it starts
     # GPU ranks with torchrun, which is what this does on CPUs: same env (RANK, LOCAL_RANK,
     # LOCAL_WORLD_SIZE, …), and accelerate's state picks gloo

@@ -103,6 +103,22 @@ if [ ! -f "$OUT/data/train.parquet" ]; then
   echo "stage: data → $OUT/data ($(ls "$OUT/data" | tr '\n' ' '))"
 fi
 
+# what an installed tree holds (name==version per dist-info), for install.sh's check on the device
+site_listing() {
+  (cd "$1" && for d in *.dist-info; do sed -n 's/^Name: //p; s/^Version: //p' "$d/METADATA" | paste -sd'=' | sed 's/=/==/'; done) \
+    | sort -f > "$1/RARELANG_SITE.txt"
+}
+# pack_pieces TREE DEST LOCK: TREE as xz in ≤ 58 MiB pieces + SHA256SUMS, WHOLE.sha256, LOCK.sha256 in DEST
+pack_pieces() {
+  local tmp; tmp=$(mktemp)
+  rm -rf "$2" && mkdir -p "$2"
+  tar -C "$1" -cf - . | xz -T0 -6 > "$tmp"
+  split -b 58M -d "$tmp" "$2/part"
+  (cd "$2" && sha256sum part* > SHA256SUMS) && sha256sum < "$tmp" | cut -d' ' -f1 > "$2/WHOLE.sha256"
+  sha256sum < "$3" | cut -d' ' -f1 > "$2/LOCK.sha256"
+  rm -f "$tmp"
+}
+
 # --- the GPU stack: requirements/device.lock, installed for the device's Python 3.12 -------------
 # pip download --require-hashes (every file checked against the lock), pip install --target for
 # cp312/manylinux, then vLLM loses what Hopper never loads; the tree is packed into ≤ 58 MiB xz pieces.
@@ -121,14 +137,9 @@ if [ ! -f "$OUT/site/SHA256SUMS" ] || [ "$(cat "$OUT/site/LOCK.sha256" 2>/dev/nu
   rm -rf "$V/third_party/fmha_sm100" "$V/third_party/deep_gemm/include"
   find "$swork/site" -name '__pycache__' -prune -exec rm -rf {} +
   # what the tree holds, for install.sh's check on the device
-  (cd "$swork/site" && for d in *.dist-info; do sed -n 's/^Name: //p; s/^Version: //p' "$d/METADATA" | paste -sd'=' | sed 's/=/==/'; done) \
-    | sort -f > "$swork/site/RARELANG_SITE.txt"
-  rm -rf "$OUT/site" && mkdir -p "$OUT/site"
-  tar -C "$swork/site" -cf - . | xz -T0 -6 > "$swork/site.tar.xz"
-  split -b 58M -d "$swork/site.tar.xz" "$OUT/site/part"
-  (cd "$OUT/site" && sha256sum part* > SHA256SUMS && sha256sum < "$swork/site.tar.xz" | cut -d' ' -f1 > WHOLE.sha256)
-  sha256sum < requirements/device.lock | cut -d' ' -f1 > "$OUT/site/LOCK.sha256"
-  echo "stage: GPU stack ($(wc -l < "$swork/site/RARELANG_SITE.txt") packages, ${before} MB → $(du -sm "$swork/site" | cut -f1) MB) → $(ls "$OUT"/site/part* | wc -l) piece(s), $(du -h "$swork/site.tar.xz" | cut -f1)"
+  site_listing "$swork/site"
+  pack_pieces "$swork/site" "$OUT/site" requirements/device.lock
+  echo "stage: GPU stack ($(wc -l < "$swork/site/RARELANG_SITE.txt") packages, ${before} MB → $(du -sm "$swork/site" | cut -f1) MB) → $(ls "$OUT"/site/part* | wc -l) piece(s), $(cat "$OUT"/site/part* | wc -c | numfmt --to=iec)"
   rm -rf "$swork"
 fi
 
@@ -149,14 +160,9 @@ if [ ! -f "$OUT/unsloth/SHA256SUMS" ] || [ "$(cat "$OUT/unsloth/LOCK.sha256" 2>/
   rm -rf "$S/studio" "$S/bin"   # (unsloth_zoo.mlx stays: unsloth imports it on every platform)
   find "$S/bitsandbytes" -name 'libbitsandbytes_*.so' ! -name 'libbitsandbytes_cuda130.so' ! -name 'libbitsandbytes_cpu.so' -delete
   find "$S" -name '__pycache__' -prune -exec rm -rf {} +
-  (cd "$S" && for d in *.dist-info; do sed -n 's/^Name: //p; s/^Version: //p' "$d/METADATA" | paste -sd'=' | sed 's/=/==/'; done) \
-    | sort -f > "$S/RARELANG_SITE.txt"
-  rm -rf "$OUT/unsloth" && mkdir -p "$OUT/unsloth"
-  tar -C "$uwork/tree" -cf - . | xz -T0 -6 > "$uwork/unsloth.tar.xz"
-  split -b 58M -d "$uwork/unsloth.tar.xz" "$OUT/unsloth/part"
-  (cd "$OUT/unsloth" && sha256sum part* > SHA256SUMS && sha256sum < "$uwork/unsloth.tar.xz" | cut -d' ' -f1 > WHOLE.sha256)
-  sha256sum < requirements/device-unsloth.lock | cut -d' ' -f1 > "$OUT/unsloth/LOCK.sha256"
-  echo "stage: Unsloth ($(wc -l < "$S/RARELANG_SITE.txt") packages + $(wc -l < "$uwork/tree/fallback/IF_MISSING.txt") if missing) → $(du -h "$uwork/unsloth.tar.xz" | cut -f1)"
+  site_listing "$S"
+  pack_pieces "$uwork/tree" "$OUT/unsloth" requirements/device-unsloth.lock
+  echo "stage: Unsloth ($(wc -l < "$S/RARELANG_SITE.txt") packages + $(wc -l < "$uwork/tree/fallback/IF_MISSING.txt") if missing) → $(cat "$OUT"/unsloth/part* | wc -c | numfmt --to=iec)"
   rm -rf "$uwork"
 fi
 

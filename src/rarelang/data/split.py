@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -220,6 +220,15 @@ def entry_point_hits(df: pd.DataFrame, names: set[str]) -> dict[int, str]:
     return hits
 
 
+def _remove(frame: pd.DataFrame, hits: dict[int, str]) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """``frame`` without the rows at the positions in ``hits``, and per language the label of each
+    row removed (what the report counts)."""
+    removed: dict[str, list[str]] = defaultdict(list)
+    for pos, label in hits.items():
+        removed[frame.loc[pos, "lang"]].append(label)
+    return frame.drop(index=list(hits)).reset_index(drop=True), dict(removed)
+
+
 def split_dataset(df: pd.DataFrame, *, test_fraction: float, seed: int, dedup_threshold: float,
                   decontam_ngram: int, reference: dict[str, list[str]] | None,
                   entry_points: set[str] | None = None, min_shared_assertions: int = 2
@@ -237,26 +246,17 @@ def split_dataset(df: pd.DataFrame, *, test_fraction: float, seed: int, dedup_th
         keep[idx[dups]] = False
         removed_dup[lang] = len(dups)
     deduped = df[keep].reset_index(drop=True)
-    removed_contam: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    removed_contam: dict[str, list[str]] = {}        # language → the benchmark each removed row matched
     if reference:
-        hits = contaminated(deduped, reference, decontam_ngram)
-        for pos, suite in hits.items():
-            removed_contam[deduped.loc[pos, "lang"]][suite] += 1
-        deduped = deduped.drop(index=list(hits)).reset_index(drop=True)
-    removed_entry: dict[str, list[str]] = defaultdict(list)
+        deduped, removed_contam = _remove(deduped, contaminated(deduped, reference, decontam_ngram))
+    removed_entry: dict[str, list[str]] = {}         # language → the entry-point name of each removed row
     if entry_points:
-        ehits = entry_point_hits(deduped, entry_points)
-        for pos, name in ehits.items():
-            removed_entry[deduped.loc[pos, "lang"]].append(name)
-        deduped = deduped.drop(index=list(ehits)).reset_index(drop=True)
+        deduped, removed_entry = _remove(deduped, entry_point_hits(deduped, entry_points))
     is_test = np.array([in_test(t, seed, test_fraction) for t in deduped["task_id"]], dtype=bool)
     train, test = deduped[~is_test].reset_index(drop=True), deduped[is_test].reset_index(drop=True)
-    removed_cross: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    removed_cross: dict[str, list[str]] = {}         # language → why each removed test row repeats train
     if min_shared_assertions:
-        xhits = cross_split_duplicates(train, test, min_shared_assertions)
-        for pos, why in xhits.items():
-            removed_cross[test.loc[pos, "lang"]][why] += 1
-        test = test.drop(index=list(xhits)).reset_index(drop=True)
+        test, removed_cross = _remove(test, cross_split_duplicates(train, test, min_shared_assertions))
     leaked = set(train["task_id"]) & set(test["task_id"])
     if leaked:  # cannot happen by construction; checked anyway
         raise AssertionError(f"{len(leaked)} source task(s) on both sides of the split")
@@ -265,16 +265,16 @@ def split_dataset(df: pd.DataFrame, *, test_fraction: float, seed: int, dedup_th
             "input": int((df["lang"] == lang).sum()),
             "repeated_tasks_removed": removed_rep.get(lang, 0),
             "near_duplicates_removed": removed_dup.get(lang, 0),
-            "contaminated_removed": dict(removed_contam.get(lang, {})),
+            "contaminated_removed": dict(Counter(removed_contam.get(lang, []))),
             "entry_point_contaminated_removed": sorted(removed_entry.get(lang, [])),
-            "test_duplicates_of_train_removed": dict(removed_cross.get(lang, {})),
+            "test_duplicates_of_train_removed": dict(Counter(removed_cross.get(lang, []))),
             "train": int((train["lang"] == lang).sum()), "test": int((test["lang"] == lang).sum())}
     report.update(train_rows=int(len(train)), test_rows=int(len(test)),
                   repeated_tasks_removed=int(sum(removed_rep.values())),
                   near_duplicates_removed=int(sum(removed_dup.values())),
-                  contaminated_removed=int(sum(sum(v.values()) for v in removed_contam.values())),
+                  contaminated_removed=int(sum(len(v) for v in removed_contam.values())),
                   entry_point_contaminated_removed=int(sum(len(v) for v in removed_entry.values())),
-                  test_duplicates_of_train_removed=int(sum(sum(v.values()) for v in removed_cross.values())),
+                  test_duplicates_of_train_removed=int(sum(len(v) for v in removed_cross.values())),
                   decontamination={"ngram": decontam_ngram, "reference": sorted(reference or {}),
                                    "entry_points": len(entry_points or ()),
                                    "min_shared_assertions": min_shared_assertions},

@@ -148,10 +148,10 @@ def _evaluate_model(name, gen, problems, suite, setting, pool, *, n, temp, max_t
         if len(keep) < len(problems):
             log.warning("replay %s: %d problem(s) have no stored completion", name, len(problems) - len(keep))
         problems, comps = [p for p, _ in keep], [c for _, c in keep]
-    else:
-        prompts = [chat_prompt(p) if gen.chat else p.prompt for p in problems]
-        comps = gen.generate(prompts, n, temp, max_tokens, stop=[p.stop for p in problems], seed=seed)
     shown = {p.task_id: (chat_prompt(p) if gen.chat else p.prompt) for p in problems}
+    if not isinstance(gen, ReplayGenerator):
+        comps = gen.generate([shown[p.task_id] for p in problems], n, temp, max_tokens,
+                             stop=[p.stop for p in problems], seed=seed)
     generation_s = time.perf_counter() - t0
     rows, jobs, where = [], [], []
     for p, samples in zip(problems, comps):

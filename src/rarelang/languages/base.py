@@ -116,18 +116,17 @@ def which_or_none(*candidates: str) -> str | None:
     return None
 
 
-def balanced_signature(lines: list[str], i: int, start: int, keep_rest: bool = False) -> str:
-    """The signature beginning at ``lines[i][start:]``, continued over following lines until its
-    parentheses balance, joined into one line; what follows the closing parenthesis on its line
-    is kept only with ``keep_rest`` (Julia's ``::ReturnType``/``where`` clauses)."""
+def balanced_signature(lines: list[str], i: int, start: int) -> tuple[str, str]:
+    """(signature, rest): the signature beginning at ``lines[i][start:]``, continued over following
+    lines until its parentheses balance, joined into one line, and what follows its closing
+    parenthesis on that line (Julia keeps a ``::ReturnType``/``where`` clause from it)."""
     text, depth, j = "", 0, i
     while j < len(lines):
         part = lines[j][start:] if j == i else " " + lines[j].strip()
         for k, c in enumerate(part):
             depth += (c == "(") - (c == ")")
             if depth == 0 and c == ")":
-                rest = part[k + 1:] if keep_rest else ""
-                return (text + part[:k + 1] + rest).rstrip().rstrip("{").rstrip()
+                return text + part[:k + 1], part[k + 1:].rstrip().rstrip("{").rstrip()
         text += part
         j += 1
-    return text.strip()
+    return text.strip(), ""

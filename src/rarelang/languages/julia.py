@@ -38,14 +38,7 @@ class Julia(Language):
         for i, ln in enumerate(lines):
             m = _JL_FUNCTION.match(ln) or _JL_SHORT.match(ln)
             if m and m.group(1) not in out:
-                sig = balanced_signature(lines, i, 0, keep_rest=True)
-                close, depth = len(sig), 0                          # the call's own closing parenthesis
-                for k, c in enumerate(sig):
-                    depth += (c == "(") - (c == ")")
-                    if c == ")" and depth == 0:
-                        close = k + 1
-                        break
-                head, rest = sig[:close], sig[close:]
+                head, rest = balanced_signature(lines, i, 0)
                 # keep a return type / where clause after the closing parenthesis, never a body
                 m2 = re.match(r"^\s*((?:::\s*[^=#]+?)?(?:\s+where\s+[^=#]+?)?)\s*(?:=.*)?$", rest)
                 sig = head + (m2.group(1).rstrip() if m2 else "")

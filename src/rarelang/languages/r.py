@@ -55,7 +55,7 @@ class R(Language):
         for i, ln in enumerate(lines):
             m = _R_FUNCTION.match(ln)
             if m and m.group(1) not in out:
-                out[m.group(1)] = balanced_signature(lines, i, 0)
+                out[m.group(1)] = balanced_signature(lines, i, 0)[0]
         return out
 
     def test_style(self, tests: str) -> str:

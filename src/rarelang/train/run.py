@@ -267,9 +267,9 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
             pool.close()
     wall = time.perf_counter() - t0
 
+    history = _json_safe(trainer.state.log_history)
     summary = {"run_name": cfg["run_name"], "global_step": trainer.state.global_step, "wall_s": round(wall, 1),
-               "startup_s": round(startup_s, 1), "resumed_from": resume_from,
-               **summarize(_json_safe(trainer.state.log_history))}
+               "startup_s": round(startup_s, 1), "resumed_from": resume_from, **summarize(history)}
     result = {"summary": summary, "trainer": trainer, "reward": execution, "out_dir": out_dir,
               "results_dir": results_dir}
     trainer.accelerator.wait_for_everyone()
@@ -284,7 +284,6 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
         merged.save_pretrained(out_dir / "merged")
         tok.save_pretrained(out_dir / "merged")
 
-    history = _json_safe(trainer.state.log_history)
     (results_dir / "log_history.json").write_text(json.dumps(history, indent=1) + "\n")
     pd.DataFrame([h for h in history if "reward" in h]).to_csv(results_dir / "log_history.csv", index=False)
     resolved = {"train": _json_safe(cfg), "model_dir": str(mdir), "dtype": dtype, "device": "cpu" if use_cpu else "cuda",

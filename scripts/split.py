@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
-"""DVC stage `split`: dedup, MultiPL-E decontamination, deterministic train/test split by source task.
+"""DVC stage `split`: dedup, MultiPL-E decontamination, deterministic train/test split by source task,
+and a validation set carved out of train (split.validation_per_language rows per language; 0: none).
 
-Outputs data/processed/{train,test}.parquet (task_id, lang, prompt, solution, tests, source) and
-results/split.json (counts, near-duplicates and contaminated rows removed).
+Outputs data/processed/{train,validation,test}.parquet (task_id, lang, prompt, solution, tests, source)
+and results/split.json (counts, near-duplicates and contaminated rows removed).
 """
 
 import sys
 from pathlib import Path
 
 from _common import setup, stage_parser, write_json
-from rarelang.data.split import load_entry_points, load_multipl_e_texts, split_dataset
+from rarelang.data.split import carve_validation, load_entry_points, load_multipl_e_texts, split_dataset
 from rarelang.schema import read_table, write_table
 
 
@@ -18,6 +19,7 @@ def main() -> int:
     ap.add_argument("--validated", default="data/interim/validated.parquet")
     ap.add_argument("--train", default="data/processed/train.parquet")
     ap.add_argument("--test", default="data/processed/test.parquet")
+    ap.add_argument("--validation", default="data/processed/validation.parquet")
     ap.add_argument("--metrics", default="results/split.json")
     args = ap.parse_args()
     params, repo = setup(args)
@@ -35,11 +37,16 @@ def main() -> int:
                                         decontam_ngram=int(sp.get("decontam_ngram", 13)), reference=ref,
                                         entry_points=names,
                                         min_shared_assertions=int(sp.get("min_shared_assertions", 2)))
+    train, validation, per_lang = carve_validation(train, int(sp.get("validation_per_language", 0)),
+                                                   int(sp.get("seed", 0)))
+    report["validation"] = {"rows": int(len(validation)), "per_language": per_lang,
+                            "train_rows_after": int(len(train))}
     cols = ["task_id", "lang", "prompt", "solution", "tests", "source"]
     write_table(train[cols], repo / args.train, "processed")
+    write_table(validation[cols], repo / args.validation, "processed")
     write_table(test[cols], repo / args.test, "processed")
     write_json(repo / args.metrics, report)
-    print(f"split: {report['train_rows']} train / {report['test_rows']} test; removed "
+    print(f"split: {len(train)} train / {len(validation)} validation / {report['test_rows']} test; removed "
           f"{report['near_duplicates_removed']} near-duplicate(s), {report['contaminated_removed']} contaminated, "
           f"{report['entry_point_contaminated_removed']} with a benchmark's entry point, "
           f"{report['test_duplicates_of_train_removed']} test duplicate(s) of train problems",

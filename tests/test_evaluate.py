@@ -228,3 +228,15 @@ def test_attribution_classifies_programs_with_the_real_parsers():
     assert rows["base"]["share_toplevel_other"] == 0.5 and rows["base"]["pass@1"] == 0.5
     assert rows["base"]["pass@1_naming_entry"] == 0.0 and rows["base"]["pass@1_hidden_entry"] == 1.0
     assert rows["trained"]["pass@1"] == 1.0 and rows["trained"]["share_truncated"] == 0.0
+
+
+def test_heldout_sample_is_fixed_per_language():
+    from rarelang.evaluate.run import sample_per_language
+    from rarelang.evaluate.suites import Problem
+    probs = [Problem(f"{lang}{i}", lang, "p", "t", "instruct") for lang in ("julia", "r") for i in range(30)]
+    probs += [Problem("r_only", "r", "p", "t", "instruct")]
+    a = sample_per_language(probs, 10, seed=3)
+    assert [sum(p.lang == lang for p in a) for lang in ("julia", "r")] == [10, 10]
+    assert [p.task_id for p in a] == [p.task_id for p in sample_per_language(probs, 10, seed=3)]
+    assert [p.task_id for p in a] != [p.task_id for p in sample_per_language(probs, 10, seed=4)]
+    assert len(sample_per_language(probs, 100, seed=3)) == len(probs)      # fewer than n: all of them

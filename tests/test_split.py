@@ -133,3 +133,19 @@ def test_rows_named_like_a_humaneval_entry_point_are_removed():
     assert set(pd.concat([train, test]).task_id) == {"b"}
     assert rep["per_language"]["julia"]["entry_point_contaminated_removed"] == ["x_or_y"]
     assert rep["entry_point_contaminated_removed"] == 1
+
+
+def test_validation_is_carved_from_train_by_whole_tasks():
+    from rarelang.data.split import carve_validation
+    train, _, _ = split_dataset(many(), test_fraction=0.25, seed=7, dedup_threshold=0.9, decontam_ngram=10,
+                                reference=None)
+    rest, val, per = carve_validation(train, 3, seed=5)
+    assert per and all(n >= 3 for n in per.values())
+    assert len(rest) + len(val) == len(train)
+    assert not set(rest["task_id"]) & set(val["task_id"])          # a task is on one side in every language
+    again = carve_validation(train.sample(frac=1, random_state=1).reset_index(drop=True), 3, seed=5)[1]
+    assert sorted(again["task_id"]) == sorted(val["task_id"])      # seeded, order-independent
+    assert sorted(carve_validation(train, 3, seed=6)[1]["task_id"]) != sorted(val["task_id"])
+    assert carve_validation(train, 0, seed=5)[1].empty
+    with pytest.raises(ValueError):
+        carve_validation(train, -1, seed=5)

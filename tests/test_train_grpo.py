@@ -180,3 +180,61 @@ def test_timings_are_per_optimizer_step_with_gradient_accumulation(tmp_path, poo
     assert res["summary"]["reward_first_quarter"] == pytest.approx(entry["reward"])
     cfg = json.loads((tmp_path / "results" / "tiny" / "config.json").read_text())
     assert cfg["timing_per"] == "optimizer step"
+
+
+def test_a_run_in_two_parts_on_two_machines_continues_exactly(tmp_path, pool):
+    """A 4-step run stopped by its time budget after step 1 (as a device call ends), its checkpoints
+    (adapter, optimizer, scheduler, RNG, trainer_state) carried to another output root and continued
+    there: the same rewards and weights as 4 steps in one go."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    from rarelang.train.run import train
+    model_dir = build_tiny(tmp_path / "tiny", seed=0)
+    whole = tmp_path / "whole"
+    full = train(_params(whole, model_dir, 4), whole, pool=pool)
+    first = tmp_path / "machine1"
+    params1 = _params(first, model_dir, 4)
+    params1["train"]["max_wall_s"] = 1e-9               # stop (and checkpoint) after the first step
+    assert train(params1, first, pool=pool)["summary"]["global_step"] == 1
+    second = tmp_path / "machine2"
+    params2 = _params(second, model_dir, 4)            # the same data, written afresh on the other machine
+    shutil.copytree(first / "models" / "tiny" / "checkpoints", second / "models" / "tiny" / "checkpoints")
+    part2 = train(params2, second, pool=pool)
+    assert part2["summary"]["resumed_from"].endswith("checkpoint-1") and part2["summary"]["global_step"] == 4
+
+    def rewards(res):
+        return [(h["step"], round(h["reward"], 6)) for h in res["trainer"].state.log_history if "reward" in h]
+    assert rewards(part2) == rewards(full)             # step 1 from the checkpoint's state, 2-4 recomputed
+    a = load_file(whole / "models" / "tiny" / "adapter" / "adapter_model.safetensors")
+    b = load_file(second / "models" / "tiny" / "adapter" / "adapter_model.safetensors")
+    assert a.keys() == b.keys()
+    assert any(torch.count_nonzero(v) for k, v in a.items() if "lora_B" in k)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+
+
+def test_validation_split_gives_a_learning_curve(tmp_path, pool):
+    import pandas as pd
+
+    from rarelang.train.run import train
+    model_dir = build_tiny(tmp_path / "tiny", seed=0)
+    params = _params(tmp_path, model_dir, 2)
+    rows = [dict(task_id=f"v{i}", lang=lang, prompt="Write f.", solution=sol, tests=tests, source="test")
+            for i in range(2) for lang, sol, tests in (("julia", "f(x) = x + 1", JL_TESTS),
+                                                       ("r", "f <- function(x) x + 1", R_TESTS))]
+    write_table(frame_from_records(rows, "processed"), tmp_path / "validation.parquet", "processed")
+    params["train"]["validation"] = str(tmp_path / "validation.parquet")
+    params["train"]["grpo"].update(eval_strategy="steps", eval_steps=1, eval_on_start=True,
+                                   per_device_eval_batch_size=8, num_generations_eval=2)
+    res = train(params, tmp_path, pool=pool)
+    curve = pd.read_csv(tmp_path / "results" / "tiny" / "validation.csv")
+    assert list(curve["step"]) == [0, 1, 2]
+    assert curve["eval_pass_rate"].between(0, 1).all() and "eval_status/syntax_error" in curve
+    assert [v["step"] for v in res["summary"]["validation"]] == [0, 1, 2]
+    # validation calls are not training steps: two training reward calls, completions logged only for those
+    assert sum(len(h) for h in res["reward"].history) == 2 * 8 + 3 * 8
+    (train_entry, *_) = [h for h in res["trainer"].state.log_history if "reward" in h]
+    assert "eval_reward" not in train_entry

@@ -1,22 +1,33 @@
 #!/usr/bin/env bash
-# The headline run on the GPU machine, in phases that each fit one device call:
-#   bash scripts/gpu/headline.sh LANG PHASE [PHASE ...]      LANG: r | julia
+# The headline runs on the GPU machine, in phases that each fit one device call:
+#   bash scripts/gpu/headline.sh RUN PHASE [PHASE ...]
+#   RUN: r | julia (the first headline) or a headline-v2 run: unified-0.5b, …  (configs/gpu-headline-RUN.yaml)
 #   PHASE: smoke | baseline | train | final | bundle | bench-vllm | bench-generate | bench-unsloth |
-#          bench-unsloth-vllm | bench-eval | protocols
-# Settings: configs/gpu-headline.yaml, then configs/gpu-headline-LANG.yaml, applied to a copy of
-# params.yaml. Results stay in /root/stage/results/LANG while the machine is warm; every phase
+#          bench-unsloth-vllm | bench-eval | protocols |
+#          train-bg | eval-bg | wait | state | restore-state        (headline v2, below)
+# Settings: configs/gpu-headline.yaml, then configs/gpu-headline-RUN.yaml, applied to a copy of
+# params.yaml. Results stay in /root/stage/results/RUN while the machine is warm; every phase
 # copies what it produced to $OUT (what comes back; at most 8 files of 16 MiB), and `bundle` packs
-# the run's results and the trained adapter into $OUT/bundle-LANG.tar.partNN (15 MiB pieces) so a
+# the run's results and the trained adapter into $OUT/bundle-RUN.tar.partNN (15 MiB pieces) so a
 # run can go on from its adapter on another machine.
 # bench-vllm / bench-generate: GRPO steps of the run's shape with and without vLLM → results/bench/train_gpu.json;
 # bench-eval: base and trained through vLLM at n = 20 → results/bench/eval_gpu.json (both copied to $OUT).
+# Headline v2 (one process keeps running across device calls while the machine stays warm):
+#   train-bg       start the run's training in the background (TRAIN_WALL_S: its time budget; it stops
+#                  and checkpoints then, and goes on from that checkpoint when started again)
+#   eval-bg        start the v2 evaluation (configs/gpu-eval-v2.yaml) of EVAL_MODELS (base | trained |
+#                  base,trained) in the background, EVAL_WORKERS sandbox workers per language (8)
+#   wait           wait up to WAIT_S (540) seconds for the background jobs; copy what finished to $OUT
+#   state          the run's full trainer state (last checkpoint: adapter, optimizer, scheduler, RNG,
+#                  trainer_state; its results) as 15 MiB pieces; STATE_FROM..STATE_TO of them to $OUT
+#   restore-state  unpack state pieces carried under .gpu/state*/ (another machine's `state`)
 # Engine starts are guarded by rarelang.watchdog (a hung start is killed and tried once more).
 set -euo pipefail
 . scripts/gpu/env.sh
 WATCH=(python3 -m rarelang.watchdog --startup-timeout "${STARTUP_TIMEOUT:-240}" --retries 1 --)
 BENCH_STEPS=${BENCH_STEPS:-12}
-LANG_RUN=${1:?usage: $0 r|julia PHASE...}; shift
-case "$LANG_RUN" in r|julia) ;; *) echo "unknown language $LANG_RUN" >&2; exit 2 ;; esac
+LANG_RUN=${1:?usage: $0 RUN PHASE...}; shift
+[ -f "configs/gpu-headline-$LANG_RUN.yaml" ] || { echo "unknown run $LANG_RUN (no configs/gpu-headline-$LANG_RUN.yaml)" >&2; exit 2; }
 OUT="${OUT:-/root/stage/out}"; RES=/root/stage/results/$LANG_RUN
 mkdir -p "$OUT" "$RES"
 P=/root/stage/params-$LANG_RUN.yaml
@@ -26,12 +37,26 @@ if [ ! -f "$P" ]; then
   python3 scripts/apply_config.py "configs/gpu-headline-$LANG_RUN.yaml" --params "$P"
 fi
 RUN=$(python3 -c "import yaml,sys; print(yaml.safe_load(open(sys.argv[1]))['train']['run_name'])" "$P")
+TRAIN_DIR=$(python3 -c "import yaml,sys; t=yaml.safe_load(open(sys.argv[1]))['train']; print(t.get('results_root','results/train'))" "$P")/$RUN
+bg_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+copy_train() {
+  for f in "$TRAIN_DIR"/*.json "$TRAIN_DIR"/*.csv; do [ -f "$f" ] && cp "$f" "$OUT/$(basename "${f%.*}")-$LANG_RUN.${f##*.}"; done
+  local ck; ck=$(ls -d /root/stage/models/"$RUN"/checkpoints/checkpoint-* 2>/dev/null | sort -t- -k2 -n | tail -1 || true)
+  [ -n "$ck" ] && cp "$ck/trainer_state.json" "$OUT/trainer_state-$LANG_RUN.json" || true
+}
+copy_eval() {
+  local d=$1 tag=$2 f
+  for f in metrics.json timings.json paired.json completions.parquet; do
+    [ -f "$d/$f" ] && cp "$d/$f" "$OUT/$tag-$f"
+  done
+}
 for phase in "$@"; do
   t0=$(date +%s)
   case "$phase" in
     smoke)
       python3 -c "import trl, datasets, peft, torch; print('trl', trl.__version__, 'cuda', torch.cuda.is_available())"
-      if [ "$LANG_RUN" = r ]; then
+      for SL in $(case "$LANG_RUN" in r|julia) echo "$LANG_RUN" ;; *) echo "r julia" ;; esac); do
+      if [ "$SL" = r ]; then
         printf 'f <- function(x) x + 1\n' > /tmp/c.txt
         printf 'library(testthat)\ntest_that("a", { expect_equal(f(1), 2); expect_equal(f(2), 4) })\n' > /tmp/t.txt
       else
@@ -39,10 +64,11 @@ for phase in "$@"; do
         printf 'using Test\n@testset "a" begin\n@test f(1) == 2\n@test f(2) == 4\nend\n' > /tmp/t.txt
       fi
       # expected: tests_failed 1/2, in the sandbox (exec exits 1 for anything but passed)
-      python3 -m rarelang.cli --params "$P" exec --lang "$LANG_RUN" --code /tmp/c.txt --tests /tmp/t.txt --json \
+      python3 -m rarelang.cli --params "$P" exec --lang "$SL" --code /tmp/c.txt --tests /tmp/t.txt --json \
         | tee /tmp/smoke.json || true
       grep -q '"status": "tests_failed", "tests_passed": 1, "tests_total": 2' /tmp/smoke.json \
-        || { echo "headline: smoke: the sandbox did not score 1/2 as expected" >&2; exit 1; } ;;
+        || { echo "headline: smoke: the $SL sandbox did not score 1/2 as expected" >&2; exit 1; }
+      done ;;
     baseline|final)
       model=base; [ "$phase" = final ] && model=trained
       "${WATCH[@]}" python3 scripts/evaluate.py --params "$P" --models "$model" -o "$RES/eval_$model" -q
@@ -73,6 +99,55 @@ for phase in "$@"; do
       for f in metrics.json timings.json paired.json completions.parquet; do
         [ -f "$RES/eval_protocols-${pm/,/+}/$f" ] && cp "$RES/eval_protocols-${pm/,/+}/$f" "$OUT/protocols-${pm/,/+}-$LANG_RUN-$f"
       done ;;
+    train-bg)
+      bg_alive "$RES/train.pid" && { echo "headline: training already running (pid $(cat "$RES/train.pid"))"; continue; }
+      nohup setsid "${WATCH[@]}" python3 scripts/train_grpo.py --params "$P" -q \
+          --set "max_wall_s=${TRAIN_WALL_S:-null}" >> "$RES/train.log" 2>&1 < /dev/null &
+      echo $! > "$RES/train.pid"; echo "headline: training started in the background (pid $!, budget ${TRAIN_WALL_S:-none} s)" ;;
+    eval-bg)
+      em=${EVAL_MODELS:-base}; tag=eval_v2-${em/,/+}
+      bg_alive "$RES/$tag.pid" && { echo "headline: $tag already running"; continue; }
+      cp "$P" "/root/stage/params-$LANG_RUN-$tag.yaml"
+      python3 scripts/apply_config.py configs/gpu-eval-v2.yaml --params "/root/stage/params-$LANG_RUN-$tag.yaml"
+      printf 'sandbox.workers: %s\n' "${EVAL_WORKERS:-8}" > /root/stage/eval-workers.yaml
+      python3 scripts/apply_config.py /root/stage/eval-workers.yaml --params "/root/stage/params-$LANG_RUN-$tag.yaml"
+      nohup setsid "${WATCH[@]}" python3 scripts/evaluate.py --params "/root/stage/params-$LANG_RUN-$tag.yaml" \
+          --models "$em" -o "$RES/$tag" -q >> "$RES/$tag.log" 2>&1 < /dev/null &
+      echo $! > "$RES/$tag.pid"; echo "headline: $tag started in the background (pid $!)" ;;
+    wait)
+      deadline=$(( $(date +%s) + ${WAIT_S:-540} ))
+      while :; do
+        alive=""; for pf in "$RES"/*.pid; do [ -f "$pf" ] && bg_alive "$pf" && alive="$alive $(basename "$pf" .pid)"; done
+        for lg in "$RES"/*.log; do
+          [ -f "$lg" ] && echo "[$(date +%T)] $(basename "$lg"): $(tr '\r' '\n' < "$lg" | grep -E "it/s|s/it|'(eval_)?reward'|Error|error" | tail -1 | cut -c1-220)"
+        done
+        [ -z "$alive" ] && break
+        [ "$(date +%s)" -ge "$deadline" ] && { echo "headline: still running:$alive"; break; }
+        sleep 60
+      done
+      copy_train
+      for d in "$RES"/eval_v2-*; do [ -f "$d/metrics.json" ] && copy_eval "$d" "$LANG_RUN-$(basename "$d")"; done
+      for lg in "$RES"/*.log; do [ -f "$lg" ] && tail -c 200000 "$lg" > "$OUT/$(basename "$lg" .log)-$LANG_RUN.log"; done ;;
+    state)
+      ck=$(ls -d /root/stage/models/"$RUN"/checkpoints/checkpoint-* | sort -t- -k2 -n | tail -1)
+      rm -rf /root/stage/state && mkdir -p /root/stage/state
+      tar -C /root/stage -cf - "models/$RUN/checkpoints/FINGERPRINT" "${ck#/root/stage/}" "${TRAIN_DIR#/root/stage/}" \
+          $( [ -d "/root/stage/models/$RUN/adapter" ] && echo "models/$RUN/adapter" ) \
+        | split -b 15M -d - /root/stage/state/part
+      (cd /root/stage/state && sha256sum part* > SHA256SUMS)
+      n=$(ls /root/stage/state/part* | wc -l); echo "headline: state of $RUN at $(basename "$ck"): $n piece(s)"
+      i=0; for f in /root/stage/state/part*; do
+        [ "$i" -ge "${STATE_FROM:-0}" ] && [ "$i" -le "${STATE_TO:-6}" ] && cp "$f" "$OUT/state-$LANG_RUN.$(basename "$f")"
+        i=$((i + 1)); done
+      cp /root/stage/state/SHA256SUMS "$OUT/state-$LANG_RUN.SHA256SUMS" ;;
+    restore-state)
+      mkdir -p /root/stage/state-in
+      for f in .gpu/state*/part* .gpu/state*/SHA256SUMS; do [ -e "$f" ] && cp -f "$f" /root/stage/state-in/; done
+      want=$(wc -l < /root/stage/state-in/SHA256SUMS); have=$(ls /root/stage/state-in/part* | wc -l)
+      if [ "$have" -lt "$want" ]; then echo "headline: $have of $want state piece(s) so far"; continue; fi
+      (cd /root/stage/state-in && sha256sum -c --quiet SHA256SUMS)
+      cat /root/stage/state-in/part* | tar -C /root/stage -xf -
+      echo "headline: restored $(ls -d /root/stage/models/"$RUN"/checkpoints/checkpoint-*)" ;;
     bench-unsloth|bench-unsloth-vllm)
       # Unsloth (FastLanguageModel + its LoRA): generation by Unsloth's own generate, or with
       # fast_inference by Unsloth's vLLM engine (same memory share as TRL's colocated engine)
@@ -92,7 +167,7 @@ for phase in "$@"; do
       "${WATCH[@]}" python3 scripts/bench_eval.py --params /root/stage/params-bench-eval.yaml -q --label "vllm-$LANG_RUN" \
           --models "$models" --out-dir "$RES/bench_eval"
       cp results/bench/eval_gpu.json "$OUT/eval_gpu.json" ;;
-    *) echo "unknown phase $phase (smoke|baseline|train|final|bundle|bench-vllm|bench-generate|bench-unsloth|bench-unsloth-vllm|bench-eval|protocols)" >&2; exit 2 ;;
+    *) echo "unknown phase $phase (smoke|baseline|train|final|bundle|bench-vllm|bench-generate|bench-unsloth|bench-unsloth-vllm|bench-eval|protocols|train-bg|eval-bg|wait|state|restore-state)" >&2; exit 2 ;;
   esac
   echo "headline: $LANG_RUN $phase took $(( $(date +%s) - t0 )) s"
 done

@@ -6,7 +6,7 @@
 #                       from the system, xz-compressed in ≤ 60 MiB pieces + SHA256SUMS
 #   .gpu/bwrap.tar.xz   bubblewrap alone (a machine that runs only Julia)
 #   .gpu/data/          the seed import through sample → translate → validate → split (train/test
-#                       parquet, split.json, validation.json) + MultiPL-E HumanEval R/Julia
+#                       parquet, validation.parquet, split.json, funnel.json) + MultiPL-E HumanEval/MBPP R/Julia
 #   .gpu/site/partNN    the GPU stack of requirements/device.lock (vLLM, TRL, datasets, …) installed
 #                       for Python 3.12, slimmed, xz-compressed in ≤ 58 MiB pieces + SHA256SUMS
 #   .gpu/unsloth/partNN Unsloth (requirements/device-unsloth.lock) for train.backend: unsloth
@@ -85,8 +85,7 @@ fi
 if [ ! -f "$OUT/data/train.parquet" ]; then
   dwork=$(mktemp -d)
   cp params.yaml "$dwork/params.yaml"
-  printf 'data.source: seed\nsample.n: null\n' > "$dwork/seed.yaml"
-  .venv/bin/python scripts/apply_config.py "$dwork/seed.yaml" --params "$dwork/params.yaml"
+  .venv/bin/python scripts/apply_config.py configs/seed-data.yaml --params "$dwork/params.yaml"
   run() { .venv/bin/python "$@" --params "$dwork/params.yaml" -q; }
   run scripts/sample.py -o "$dwork/problems.parquet"
   run scripts/translate.py --problems "$dwork/problems.parquet" -o "$dwork/translations.parquet" \
@@ -95,10 +94,11 @@ if [ ! -f "$OUT/data/train.parquet" ]; then
       -o "$dwork/validated.parquet" --outcomes "$dwork/outcomes.parquet" --metrics "$dwork/validation.json"
   mkdir -p "$OUT/data.partial"
   run scripts/split.py --validated "$dwork/validated.parquet" --train "$OUT/data.partial/train.parquet" \
-      --test "$OUT/data.partial/test.parquet" --metrics "$OUT/data.partial/split.json"
-  cp "$dwork/validation.json" "$OUT/data.partial/"
+      --validation "$OUT/data.partial/validation.parquet" --test "$OUT/data.partial/test.parquet" \
+      --metrics "$OUT/data.partial/split.json"
+  cp "$dwork/validation.json" "$OUT/data.partial/funnel.json"     # the validate stage's funnel
   mdir=$(.venv/bin/python -c "import yaml; print(yaml.safe_load(open('params.yaml'))['evaluate']['multipl_e_dir'])")
-  cp "$mdir"/humaneval-r.jsonl "$mdir"/humaneval-jl.jsonl "$OUT/data.partial/"
+  cp "$mdir"/humaneval-r.jsonl "$mdir"/humaneval-jl.jsonl "$mdir"/mbpp-r.jsonl "$mdir"/mbpp-jl.jsonl "$OUT/data.partial/"
   rm -rf "$OUT/data" && mv "$OUT/data.partial" "$OUT/data" && rm -rf "$dwork"
   echo "stage: data → $OUT/data ($(ls "$OUT/data" | tr '\n' ' '))"
 fi

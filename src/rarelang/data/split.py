@@ -17,6 +17,10 @@
   (``decontam_entry_points``, default HumanEval) is removed: HumanEval functions appear in the
   seed data under their own names (``x_or_y``, ``fibfib``, ``will_it_fly``, …) with prompts the
   n-gram filter does not catch.
+* Validation (``carve_validation``): source tasks of the train side, ranked by a seeded hash of
+  their id, are moved to a validation set until every language has ``per_language`` rows (a task
+  leaves train in every language at once, so a unified run never trains on a validation problem in
+  the other language). Learning curves and checkpoint choice use it; the test set is touched once.
 * Decontamination: a row whose prompt or solution shares a word n-gram (default 13, the GPT-3 convention; 10 already matches boilerplate such as "a function that takes a string as input and returns") with a
   MultiPL-E HumanEval/MBPP prompt (R, Julia or the Python original) is removed.
 """
@@ -280,6 +284,33 @@ def split_dataset(df: pd.DataFrame, *, test_fraction: float, seed: int, dedup_th
                                    "min_shared_assertions": min_shared_assertions},
                   test_fraction=test_fraction, seed=seed)
     return train, test, report
+
+
+def carve_validation(train: pd.DataFrame, per_language: int, seed: int
+                     ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """(train without the validation tasks, validation rows, validation rows per language). Tasks are
+    taken in the order of a seeded hash of their id until each language has ``per_language`` rows or
+    has none left; every row of a taken task (any language) goes to validation."""
+    if per_language < 0:
+        raise ValueError(f"split.validation_per_language must be >= 0, got {per_language}")
+    if per_language == 0 or train.empty:
+        return train, train.iloc[0:0].copy(), {}
+    order = sorted(set(train["task_id"]),
+                   key=lambda t: hashlib.sha256(f"validation:{seed}:{t}".encode()).digest())
+    langs_of = train.groupby("task_id")["lang"].apply(list).to_dict()
+    have: Counter = Counter()
+    need = set(train["lang"])
+    taken: set[str] = set()
+    for t in order:
+        if not need:
+            break
+        if any(lang in need for lang in langs_of[t]):
+            taken.add(t)
+            have.update(langs_of[t])
+            need = {lang for lang in need if have[lang] < per_language}
+    is_val = train["task_id"].isin(taken).to_numpy()
+    val, rest = train[is_val].reset_index(drop=True), train[~is_val].reset_index(drop=True)
+    return rest, val, {lang: int(n) for lang, n in sorted(Counter(val["lang"]).items())}
 
 
 def source_task_ids(frames: Iterable[pd.DataFrame]) -> set[str]:

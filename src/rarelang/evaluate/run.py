@@ -180,6 +180,17 @@ def _evaluate_model(name, gen, problems, suite, setting, pool, *, n, temp, max_t
     return df
 
 
+def sample_per_language(problems: list[Problem], n: int, seed: int) -> list[Problem]:
+    """A fixed seeded sample of ``n`` problems per language (all of a language with fewer), in the
+    suite's order: the same problems for every model and run with this seed."""
+    out: list[Problem] = []
+    for lang in sorted({p.lang for p in problems}):
+        mine = [p for p in problems if p.lang == lang]
+        rng = np.random.default_rng(seed)
+        out += [mine[i] for i in sorted(rng.permutation(len(mine))[:n])]
+    return out
+
+
 def run_evaluation(params: dict[str, Any], repo: Path, *, out_dir: Path, progress: bool = True,
                    only_models: list[str] | None = None) -> dict[str, Any]:
     ep = params.get("evaluate") or {}
@@ -195,7 +206,9 @@ def run_evaluation(params: dict[str, Any], repo: Path, *, out_dir: Path, progres
         probs = load_suite(s, heldout_path=heldout, languages=langs, multipl_e_dir=mdir,
                            signature=bool((params.get("prompt") or {}).get("signature", True)))
         probs = [p for p in probs if p.lang in langs]
-        if limit:
+        if s == "heldout" and ep.get("heldout_per_language"):
+            probs = sample_per_language(probs, int(ep["heldout_per_language"]), seed)
+        elif limit:
             rng = np.random.default_rng(seed)
             probs = [probs[i] for i in sorted(rng.permutation(len(probs))[: int(limit)])]
         suites[s] = probs

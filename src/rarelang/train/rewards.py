@@ -30,6 +30,7 @@ class ExecutionReward:
         self.last_seconds = 0.0
         self.pending_seconds = 0.0                  # summed until the trainer takes it
         self.pending_metrics: list[dict[str, float]] = []   # for TRL versions without log_metric
+        self.log_completions = True                 # off while the trainer evaluates on the validation set
 
     def take_seconds(self) -> float:
         s, self.pending_seconds = self.pending_seconds, 0.0
@@ -53,7 +54,7 @@ class ExecutionReward:
                 outcomes[i] = o
         done = [o for o in outcomes if o is not None]
         self.history.append(done)
-        if self.completion_log is not None:
+        if self.completion_log is not None and self.log_completions:
             self.completion_log.record(completions, done, columns.get("task_id"), lang, completion_text)
         self.last_seconds = time.perf_counter() - t0
         self.pending_seconds += self.last_seconds

@@ -7,6 +7,8 @@ Writes (``out_dir`` = models/<run_name>, ``results_dir`` = results/train/<run_na
                               completion length, frac_reward_zero_std, timing/*)
   results_dir/config.json     the exact resolved configuration
   results_dir/summary.json    steps, mean timings, zero-variance fraction, final reward
+  results_dir/validation.csv  the learning curve: eval_* metrics (reward, pass rate, statuses) on the
+                              validation split every grpo.eval_steps (when grpo.eval_strategy is steps)
 """
 
 from __future__ import annotations
@@ -61,6 +63,16 @@ def _timed_trainer_class():
                 return super()._prepare_inputs(*a, **kw)
             finally:
                 self._rl_prep = getattr(self, "_rl_prep", 0.0) + time.perf_counter() - t0
+
+        def evaluate(self, *a, **kw):
+            # validation (learning curves): its reward seconds and completions are not the training step's
+            fn = self._rl_reward_fn
+            fn.log_completions = False
+            try:
+                return super().evaluate(*a, **kw)
+            finally:
+                fn.log_completions = True
+                fn.take_seconds()
 
         def training_step(self, model, inputs, num_items_in_batch=None):
             self._rl_gen = self._rl_prep = 0.0
@@ -129,8 +141,11 @@ def _json_safe(x: Any) -> Any:
 
 # Settings that do not change what a step computes: a run may go on from its checkpoint under new values
 # (a longer max_steps, another time budget, other logging). Anything else starts the run afresh.
-_CONTINUABLE = {"max_wall_s", "resume", "launcher", "merge", "output_root", "results_root"}
-_CONTINUABLE_GRPO = {"max_steps", "save_steps", "save_total_limit", "logging_steps", "report_to", "log_completions"}
+_CONTINUABLE = {"max_wall_s", "resume", "launcher", "merge", "output_root", "results_root",
+                "data", "validation"}   # data: its bytes are hashed, not its path
+_CONTINUABLE_GRPO = {"max_steps", "save_steps", "save_total_limit", "logging_steps", "report_to", "log_completions",
+                     "eval_strategy", "eval_steps", "eval_on_start", "per_device_eval_batch_size",
+                     "num_generations_eval"}
 
 
 def run_fingerprint(cfg: dict[str, Any], data_path: Path, reward_values: dict[str, Any] | None) -> str:
@@ -187,6 +202,10 @@ def summarize(history: list[dict[str, Any]]) -> dict[str, Any]:
     out["reward_first_quarter"] = float(df["reward"].iloc[:q].mean())
     out["reward_last_quarter"] = float(df["reward"].iloc[-q:].mean())
     out["status_fractions"] = {c.split("/", 1)[1]: float(df[c].mean()) for c in df if c.startswith("status/")}
+    evals = [h for h in history if "eval_reward" in h]
+    if evals:
+        out["validation"] = [{"step": h.get("step"), "reward": h.get("eval_reward"),
+                              "pass_rate": h.get("eval_pass_rate")} for h in evals]
     return out
 
 
@@ -206,6 +225,15 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
                            cfg.get("limit"), int(cfg.get("seed", 0)),
                            signature=bool((params.get("prompt") or {}).get("signature", True)))
     dataset = to_dataset(frame)
+    eval_dataset = None
+    if str((cfg.get("grpo") or {}).get("eval_strategy", "no")) != "no":
+        vpath = Path(cfg.get("validation") or "data/processed/validation.parquet")
+        vpath = vpath if vpath.is_absolute() else repo / vpath
+        vframe = training_frame(vpath, cfg["languages"], bool(cfg.get("include_first_test", False)), None, 0,
+                                signature=bool((params.get("prompt") or {}).get("signature", True)))
+        eval_dataset = to_dataset(vframe)
+        log.info("validation: %d problem(s) from %s, every %s step(s)", len(vframe), vpath,
+                 cfg["grpo"].get("eval_steps"))
 
     mdir = model_dir or resolve_model_dir(str(cfg["model"]), repo / "models")
     dtype = cfg.get("dtype", "auto")
@@ -240,8 +268,8 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
     # with use_vllm the trainer starts a vLLM engine here (colocate); a supervising watchdog
     # (python -m rarelang.watchdog) restarts the run if that start hangs
     with engine_starting("grpo trainer" + (" + vLLM" if grpo.get("use_vllm") else "")):
-        trainer = Trainer(model=model, args=args, train_dataset=dataset, reward_funcs=reward_funcs,
-                          processing_class=tok, peft_config=peft_config)
+        trainer = Trainer(model=model, args=args, train_dataset=dataset, eval_dataset=eval_dataset,
+                          reward_funcs=reward_funcs, processing_class=tok, peft_config=peft_config)
     startup_s = time.perf_counter() - t_start
     trainer._rl_reward_fn = execution
     if clog is not None:
@@ -286,6 +314,9 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
 
     (results_dir / "log_history.json").write_text(json.dumps(history, indent=1) + "\n")
     pd.DataFrame([h for h in history if "reward" in h]).to_csv(results_dir / "log_history.csv", index=False)
+    evals = [h for h in history if "eval_reward" in h]
+    if evals:
+        pd.DataFrame(evals).to_csv(results_dir / "validation.csv", index=False)
     resolved = {"train": _json_safe(cfg), "model_dir": str(mdir), "dtype": dtype, "device": "cpu" if use_cpu else "cuda",
                 "resumed_from": resume_from, "grpo_args": _json_safe(args.to_dict()),
                 "dataset_rows": len(frame), "sandbox": _json_safe(pool.cfg.__dict__),

@@ -15,8 +15,9 @@
 # Headline v2 (one process keeps running across device calls while the machine stays warm):
 #   train-bg       start the run's training in the background (TRAIN_WALL_S: its time budget; it stops
 #                  and checkpoints then, and goes on from that checkpoint when started again)
-#   eval-bg        start the v2 evaluation (configs/gpu-eval-v2.yaml) of EVAL_MODELS (base | trained |
-#                  base,trained) in the background, EVAL_WORKERS sandbox workers per language (8)
+#   eval-bg        start the v2 evaluation (EVAL_CONFIG, default configs/gpu-eval-v2.yaml; results under
+#                  EVAL_TAG-MODELS) of EVAL_MODELS (base | trained | base,trained) in the background,
+#                  EVAL_WORKERS sandbox workers per language (8)
 #   wait           wait up to WAIT_S (540) seconds for the background jobs; copy what finished to $OUT
 #   state          the run's full trainer state (last checkpoint: adapter, optimizer, scheduler, RNG,
 #                  trainer_state; its results) as 15 MiB pieces; STATE_FROM..STATE_TO of them to $OUT
@@ -105,10 +106,10 @@ for phase in "$@"; do
           --set "max_wall_s=${TRAIN_WALL_S:-null}" >> "$RES/train.log" 2>&1 < /dev/null &
       echo $! > "$RES/train.pid"; echo "headline: training started in the background (pid $!, budget ${TRAIN_WALL_S:-none} s)" ;;
     eval-bg)
-      em=${EVAL_MODELS:-base}; tag=eval_v2-${em/,/+}
+      em=${EVAL_MODELS:-base}; tag=${EVAL_TAG:-eval_v2}-${em/,/+}
       bg_alive "$RES/$tag.pid" && { echo "headline: $tag already running"; continue; }
       cp "$P" "/root/stage/params-$LANG_RUN-$tag.yaml"
-      python3 scripts/apply_config.py configs/gpu-eval-v2.yaml --params "/root/stage/params-$LANG_RUN-$tag.yaml"
+      python3 scripts/apply_config.py "${EVAL_CONFIG:-configs/gpu-eval-v2.yaml}" --params "/root/stage/params-$LANG_RUN-$tag.yaml"
       printf 'sandbox.workers: %s\n' "${EVAL_WORKERS:-8}" > /root/stage/eval-workers.yaml
       python3 scripts/apply_config.py /root/stage/eval-workers.yaml --params "/root/stage/params-$LANG_RUN-$tag.yaml"
       nohup setsid "${WATCH[@]}" python3 scripts/evaluate.py --params "/root/stage/params-$LANG_RUN-$tag.yaml" \
@@ -126,7 +127,7 @@ for phase in "$@"; do
         sleep 60
       done
       copy_train
-      for d in "$RES"/eval_v2-*; do [ -f "$d/metrics.json" ] && copy_eval "$d" "$LANG_RUN-$(basename "$d")"; done
+      for d in "$RES"/*-base* "$RES"/*-trained*; do [ -f "$d/metrics.json" ] && copy_eval "$d" "$LANG_RUN-$(basename "$d")"; done
       for lg in "$RES"/*.log; do [ -f "$lg" ] && tail -c 200000 "$lg" > "$OUT/$(basename "$lg" .log)-$LANG_RUN.log"; done ;;
     state)
       ck=$(ls -d /root/stage/models/"$RUN"/checkpoints/checkpoint-* | sort -t- -k2 -n | tail -1)

@@ -45,6 +45,12 @@ def main() -> int:
         if not args.heldout:
             ap.error("these completions carry no prompt/entry_point: pass --heldout (the split's test parquet)")
         names = names_entry_from_split(df, Path(args.heldout))
+    if "program" not in df.columns:      # slimmed completions (results/headline/<run>/eval): rebuild what can be
+        if set(df["suite"]) - {"heldout"}:
+            ap.error("these completions have no program column: only held-out rows can be rebuilt "
+                     "(instruction prompts: the program is the completion's code block)")
+        from rarelang.train.extract import extract_code
+        df["program"] = [extract_code(c, lg) for c, lg in zip(df["completion"], df["lang"])]
     rows = attribution_table(df, names)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)

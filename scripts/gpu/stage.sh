@@ -3,18 +3,24 @@
 #   .gpu/r.tar.xz       R 4.2 + testthat + jsonlite and the libraries they need, plus bubblewrap,
 #                       from Debian bookworm, unpacked (dpkg -x) under /opt/rdeb
 #   .gpu/julia/partNN   Julia 1.5.3 (the prefix `make setup` installs) with every library it loads
-#                       from the system, xz-compressed in ≤ 60 MiB pieces + SHA256SUMS
+#                       from the system, xz-compressed in ≤ PIECE_MB MiB pieces + SHA256SUMS
 #   .gpu/bwrap.tar.xz   bubblewrap alone (a machine that runs only Julia)
 #   .gpu/data/          the seed import through sample → translate → validate → split (train/test
 #                       parquet, validation.parquet, split.json, funnel.json) + MultiPL-E HumanEval/MBPP R/Julia
 #   .gpu/site/partNN    the GPU stack of requirements/device.lock (vLLM, TRL, datasets, …) installed
-#                       for Python 3.12, slimmed, xz-compressed in ≤ 58 MiB pieces + SHA256SUMS
+#                       for Python 3.12, slimmed, xz-compressed in ≤ PIECE_MB MiB pieces + SHA256SUMS
 #   .gpu/unsloth/partNN Unsloth (requirements/device-unsloth.lock) for train.backend: unsloth
-#   .gpu/model/partNN   the student GGUF in ≤ 60 MiB pieces + SHA256SUMS
+#   .gpu/model/partNN   the student GGUF in ≤ PIECE_MB MiB pieces + SHA256SUMS
 # On the device, scripts/gpu/install.sh puts them in place (see docs/GPU.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=.gpu
+# A device call carries 64 MiB including the working tree (every tracked file: committed results and
+# adapters count), so pieces are what is left of 60 MiB after the tree; PIECE_MB overrides.
+TREE_MB=$(( ($(git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1) + 1048575) / 1048576 ))
+PIECE_MB=${PIECE_MB:-$(( 60 - TREE_MB ))}
+[ "$PIECE_MB" -ge 8 ] || { echo "stage: the working tree is $TREE_MB MiB: too little room for pieces (PIECE_MB=$PIECE_MB)" >&2; exit 1; }
+echo "stage: working tree $TREE_MB MiB → pieces of $PIECE_MB MiB"
 MODEL="${MODEL:-qwen2.5-coder-0.5b-instruct}"
 grep -qx "/.gpu/" .git/info/exclude 2>/dev/null || echo "/.gpu/" >> .git/info/exclude
 mkdir -p "$OUT/model"
@@ -75,7 +81,7 @@ if [ ! -f "$OUT/julia/SHA256SUMS" ]; then
   rm -rf "$jwork"/julia-1.5.3/usr/share/{doc,man,info} "$L"/julia/lib{ccall,llvmcall}test.so
   mkdir -p "$OUT/julia"
   tar -C "$jwork" -cf - julia-1.5.3 | xz -T0 -9 > "$jwork/julia.tar.xz"
-  split -b 60M -d "$jwork/julia.tar.xz" "$OUT/julia/part"
+  split -b "${PIECE_MB}M" -d "$jwork/julia.tar.xz" "$OUT/julia/part"
   (cd "$OUT/julia" && sha256sum part* > SHA256SUMS)
   echo "stage: Julia prefix → $(ls "$OUT"/julia/part* | wc -l) piece(s), $(du -h "$jwork/julia.tar.xz" | cut -f1)"
   rm -rf "$jwork"
@@ -108,12 +114,12 @@ site_listing() {
   (cd "$1" && for d in *.dist-info; do sed -n 's/^Name: //p; s/^Version: //p' "$d/METADATA" | paste -sd'=' | sed 's/=/==/'; done) \
     | sort -f > "$1/RARELANG_SITE.txt"
 }
-# pack_pieces TREE DEST LOCK: TREE as xz in ≤ 58 MiB pieces + SHA256SUMS, WHOLE.sha256, LOCK.sha256 in DEST
+# pack_pieces TREE DEST LOCK: TREE as xz in ≤ PIECE_MB MiB pieces + SHA256SUMS, WHOLE.sha256, LOCK.sha256 in DEST
 pack_pieces() {
   local tmp; tmp=$(mktemp)
   rm -rf "$2" && mkdir -p "$2"
   tar -C "$1" -cf - . | xz -T0 -6 > "$tmp"
-  split -b 58M -d "$tmp" "$2/part"
+  split -b "${PIECE_MB}M" -d "$tmp" "$2/part"
   (cd "$2" && sha256sum part* > SHA256SUMS) && sha256sum < "$tmp" | cut -d' ' -f1 > "$2/WHOLE.sha256"
   sha256sum < "$3" | cut -d' ' -f1 > "$2/LOCK.sha256"
   rm -f "$tmp"
@@ -121,7 +127,7 @@ pack_pieces() {
 
 # --- the GPU stack: requirements/device.lock, installed for the device's Python 3.12 -------------
 # pip download --require-hashes (every file checked against the lock), pip install --target for
-# cp312/manylinux, then vLLM loses what Hopper never loads; the tree is packed into ≤ 58 MiB xz pieces.
+# cp312/manylinux, then vLLM loses what Hopper never loads; the tree is packed into ≤ PIECE_MB MiB xz pieces.
 PLAT=(--only-binary=:all: --python-version 3.12 --implementation cp --platform manylinux_2_31_x86_64
       --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_24_x86_64
       --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform manylinux1_x86_64 --platform any)
@@ -170,7 +176,7 @@ fi
 if [ ! -f "$OUT/model/SHA256SUMS" ]; then
   .venv/bin/python scripts/setup/fetch_model.py "$MODEL" --no-convert
   gguf=$(ls models/gguf/*.gguf | grep -i "${MODEL%%-instruct}" | head -1)
-  split -b 56M -d "$gguf" "$OUT/model/part"
+  split -b "${PIECE_MB}M" -d "$gguf" "$OUT/model/part"
   (cd "$OUT/model" && sha256sum part* > SHA256SUMS && sha256sum < "../../$gguf" | cut -d' ' -f1 > WHOLE.sha256)
   echo "$(basename "$gguf")" > "$OUT/model/NAME"
   echo "stage: $(ls "$OUT/model"/part* | wc -l) model pieces of $(basename "$gguf")"

@@ -20,8 +20,19 @@ def stage_parser(description: str) -> argparse.ArgumentParser:
 
 
 def setup(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
+    """Logging, the params file (checked against the repository's params.yaml: an unknown key is an
+    error naming the nearest valid one) and the repository root."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    return load_params(args.params), repo_root()
+    params = load_params(args.params)
+    reference = repo_root() / "params.yaml"
+    if reference.exists():
+        import yaml
+
+        from rarelang.params_check import check
+        errors = check(params, yaml.safe_load(reference.read_text()) or {})
+        if errors:
+            sys.exit(f"{args.params or 'params.yaml'}: {len(errors)} problem(s):\n  " + "\n  ".join(errors))
+    return params, repo_root()
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -179,6 +179,22 @@ def cmd_exec_batch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_params(args: argparse.Namespace) -> int:
+    from .params import repo_root
+    from .params_check import check_files
+    target = Path(args.file or args.params or "params.yaml")
+    reference = Path(args.reference) if args.reference else repo_root() / "params.yaml"
+    for f in [target, reference, *map(Path, args.overlay)]:
+        if not f.exists():
+            return _usage_error(f"{f}: no such file")
+    errors = check_files(target, [Path(o) for o in args.overlay], reference)
+    for e in errors:
+        print(e)
+    if not errors:
+        print(f"{target}" + "".join(f" + {o}" for o in args.overlay) + f": ok (checked against {reference})")
+    return 1 if errors else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="rarelang",
@@ -203,6 +219,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--id", default="", help="id to put in the outcome")
     e.add_argument("--backend", choices=["bwrap", "apptainer", "none"], help="override sandbox.backend")
     e.set_defaults(func=cmd_exec)
+
+    c = sub.add_parser(
+        "check-params", help="check a params file and overlays for unknown keys",
+        description="Check a params file (default: params.yaml) and overlays applied to it in order "
+                    "(configs/*.yaml, dotted keys) against the repository's params.yaml: an unknown key is "
+                    "an error naming the nearest valid one; train.grpo keys must be fields of TRL's "
+                    "GRPOConfig. Exit code: 0 ok, 1 problems found, 2 usage error.")
+    c.add_argument("file", nargs="?", help="the params file to check (default: --params or ./params.yaml)")
+    c.add_argument("--overlay", action="append", default=[], metavar="F", help="an overlay applied on top (repeatable)")
+    c.add_argument("--reference", help="the params.yaml that defines the valid keys (default: the repository's)")
+    c.set_defaults(func=cmd_check_params)
 
     b = sub.add_parser(
         "exec-batch", help="run many jobs from a JSONL file in parallel",

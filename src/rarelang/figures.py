@@ -291,7 +291,10 @@ def make_headline(headline: Path, figures: Path, tables: Path) -> dict[str, list
     paired: dict[str, Any] = {}
     summaries: dict[str, dict[str, Any]] = {}
     attribution: dict[str, list[dict[str, Any]]] = {}
-    for d in sorted(p for p in headline.iterdir() if (p / "train").is_dir() or (p / "eval").is_dir()):
+    # the first headline's layout (<lang>/train/<run>/, <lang>/eval/metrics.json); headline v2 runs
+    # (<run>/eval/{base,trained}/, issue 15) keep their own README until their evaluation is complete
+    for d in sorted(p for p in headline.iterdir()
+                    if (p / "eval" / "metrics.json").exists() or any((p / "train").glob("*/summary.json"))):
         runs = sorted((d / "train").iterdir()) if (d / "train").is_dir() else []
         run = runs[0].name if len(runs) == 1 else "none"
         sub = make_all(d, figures / d.name, tables / d.name, run=run)

@@ -1,0 +1,129 @@
+"""Checking a params file (and overlays such as configs/*.yaml) against the repository's params.yaml,
+the one place every knob and its default is written down.
+
+* A key that params.yaml does not have is an error naming the nearest valid key
+  (``train.lora.rank`` → ``did you mean train.lora.r?``): a typo must never be silently ignored.
+* ``train.grpo`` is passed to TRL's ``GRPOConfig`` as is: its keys are checked against that class's
+  fields (when TRL is installed).
+* Below a few keys the names are free (``evaluate.models``: model names; ``…env``: environment
+  variables; ``seed.sets``: languages); the values of a model under ``evaluate.models`` are checked
+  against the keys models may have.
+* A mapping where params.yaml has a mapping, a list where it has a list (or null).
+
+``rarelang check-params [FILE] [--overlay F ...]`` runs it; every stage script checks its params file
+at start (scripts/_common.py).
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# dotted paths whose children are names chosen by the user
+FREE_NAMES = {"evaluate.models", "seed.sets", "sandbox.r.env", "sandbox.julia.env", "sandbox.apptainer.images"}
+# what a model under evaluate.models may set (scripts/evaluate.py, rarelang.evaluate.run.make_generator)
+MODEL_KEYS = {"backend", "model", "adapter", "chat", "protocols", "suites", "batch_size", "vllm", "base_url",
+              "api_key_env", "path", "column", "replay_is_code"}
+# free-form mappings handed to a library as keyword arguments
+PASS_THROUGH = {"translate.vllm", "evaluate.models.*.vllm"}
+# keys that may be set although params.yaml leaves them out (documented where they are read)
+OPTIONAL = {"sandbox.extra_binds": [], "sandbox.r.env": {}, "sandbox.julia.env": {},
+            "train.output_root": "models", "train.results_root": "results/train"}
+
+
+def _grpo_fields() -> set[str] | None:
+    try:
+        import dataclasses
+
+        from trl import GRPOConfig
+    except Exception:          # TRL not installed (a data-only checkout): train.grpo is not checked
+        return None
+    return {f.name for f in dataclasses.fields(GRPOConfig)}
+
+
+def _nearest(key: str, options: list[str], prefix: str) -> str:
+    close = difflib.get_close_matches(key, options, n=1, cutoff=0.5)
+    return f"; did you mean {prefix}{close[0]}?" if close else f"; valid here: {', '.join(sorted(options))}"
+
+
+def check(params: dict[str, Any], reference: dict[str, Any]) -> list[str]:
+    """Problems of ``params`` measured against ``reference`` (params.yaml), one line each."""
+    errors: list[str] = []
+    grpo = _grpo_fields()
+
+    def walk(value: Any, ref: Any, path: str) -> None:
+        if path in FREE_NAMES:
+            if not isinstance(value, dict):
+                errors.append(f"{path}: expected a mapping of names, got {type(value).__name__}")
+            elif path == "evaluate.models":
+                for name, spec in value.items():
+                    if not isinstance(spec, dict):
+                        errors.append(f"{path}.{name}: expected a mapping, got {type(spec).__name__}")
+                        continue
+                    for k in spec:
+                        if k not in MODEL_KEYS:
+                            errors.append(f"unknown key {path}.{name}.{k}" + _nearest(k, sorted(MODEL_KEYS), f"{path}.{name}."))
+            return
+        if path == "train.grpo" and grpo is not None and isinstance(value, dict):
+            for k in value:
+                if k not in grpo:
+                    errors.append(f"unknown key train.grpo.{k} (not a field of trl.GRPOConfig)"
+                                  + _nearest(k, sorted(grpo), "train.grpo."))
+            return
+        if path in PASS_THROUGH:
+            return
+        if isinstance(ref, dict):
+            if not isinstance(value, dict):
+                if value is not None:
+                    errors.append(f"{path}: expected a mapping (as in params.yaml), got {type(value).__name__}")
+                return
+            for k, v in value.items():
+                sub = f"{path}.{k}" if path else str(k)
+                if k in ref:
+                    walk(v, ref[k], sub)
+                elif sub in OPTIONAL:
+                    walk(v, OPTIONAL[sub], sub)
+                else:
+                    opts = [str(x) for x in ref] + [o.rsplit(".", 1)[1] for o in OPTIONAL if o.rsplit(".", 1)[0] == path]
+                    errors.append(f"unknown key {sub}" + _nearest(str(k), opts, f"{path}." if path else ""))
+        elif isinstance(ref, list) and value is not None and not isinstance(value, list):
+            errors.append(f"{path}: expected a list (as in params.yaml), got {type(value).__name__}")
+
+    walk(params, reference, "")
+    return errors
+
+
+def set_dotted(d: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    for p in parts[:-1]:
+        if not isinstance(d.get(p), dict):
+            d[p] = {}
+        d = d[p]
+    d[parts[-1]] = value
+
+
+def apply_overlay(params: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with an overlay's dotted keys (``train.grpo.max_steps: 320``) set, as a new dict."""
+    import copy
+    out = copy.deepcopy(params)
+    for k, v in (overlay or {}).items():
+        set_dotted(out, str(k), v)
+    return out
+
+
+def check_files(params_file: Path, overlays: list[Path], reference_file: Path) -> list[str]:
+    """Problems of a params file and of each overlay applied to it (in order), against the reference."""
+    reference = yaml.safe_load(Path(reference_file).read_text()) or {}
+    params = yaml.safe_load(Path(params_file).read_text()) or {}
+    errors = [f"{params_file}: {e}" for e in check(params, reference)]
+    for ov in overlays:
+        data = yaml.safe_load(Path(ov).read_text()) or {}
+        if not isinstance(data, dict):
+            errors.append(f"{ov}: expected a mapping of dotted keys")
+            continue
+        params = apply_overlay(params, data)
+        errors += [f"{ov}: {e}" for e in check(params, reference)]
+    return list(dict.fromkeys(errors))

@@ -1,0 +1,55 @@
+"""params.yaml is the one list of knobs: a key it does not have (a typo) is an error naming the
+nearest valid key, for params files and for every overlay in configs/."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rarelang.params import repo_root
+from rarelang.params_check import apply_overlay, check, check_files
+
+ROOT = repo_root()
+REF = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_params_yaml_and_every_config_overlay_are_valid():
+    assert check(REF, REF) == []
+    gpu = [ROOT / "configs" / "gpu-headline.yaml"]
+    for cfg in sorted((ROOT / "configs").glob("*.yaml")):
+        chain = gpu + [cfg] if cfg.name.startswith("gpu-") and cfg not in gpu else [cfg]
+        assert check_files(ROOT / "params.yaml", chain, ROOT / "params.yaml") == [], cfg
+
+
+@pytest.mark.parametrize("overlay, expected", [
+    ({"train.lora.rank": 8}, "unknown key train.lora.rank"),
+    ({"split.validation_per_lang": 3}, "did you mean split.validation_per_language?"),
+    ({"train.grpo.max_step": 3}, "did you mean train.grpo.max_steps?"),
+    ({"evaluate.models.base.adaptor": "x"}, "did you mean evaluate.models.base.adapter?"),
+    ({"sandbox.julia": 3}, "sandbox.julia: expected a mapping"),
+    ({"evaluate.suites": "heldout"}, "evaluate.suites: expected a list"),
+])
+def test_a_typo_is_an_error_that_names_the_nearest_key(overlay, expected):
+    errors = check(apply_overlay(REF, overlay), REF)
+    assert any(expected in e for e in errors), errors
+
+
+def test_free_names_and_optional_keys_are_accepted():
+    ok = apply_overlay(REF, {"evaluate.models.ckpt50": {"backend": "vllm", "model": "m", "adapter": "a"},
+                             "sandbox.extra_binds": ["/opt/x"], "train.output_root": "/tmp/m"})
+    assert check(ok, REF) == []
+
+
+def test_cli_and_stage_scripts_refuse_unknown_keys(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train.lora.alpah: 8\n")
+    r = subprocess.run([sys.executable, "-m", "rarelang.cli", "check-params", "--overlay", str(bad)],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 1 and "did you mean train.lora.alpha?" in r.stdout, r.stdout + r.stderr
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(apply_overlay(REF, {"evaluate.max_token": 9})))
+    r = subprocess.run([sys.executable, "scripts/figures.py", "--params", str(params)], capture_output=True,
+                       text=True, cwd=ROOT)
+    assert r.returncode != 0 and "did you mean evaluate.max_tokens?" in r.stderr, r.stderr

@@ -17,7 +17,7 @@
 #                  and checkpoints then, and goes on from that checkpoint when started again)
 #   eval-bg        start the v2 evaluation (EVAL_CONFIG, default configs/gpu-eval-v2.yaml; results under
 #                  EVAL_TAG-MODELS) of EVAL_MODELS (base | trained | base,trained) in the background,
-#                  EVAL_WORKERS sandbox workers per language (8)
+#                  EVAL_WORKERS sandbox workers per language (8); TRAINED_ADAPTER: another adapter folder
 #   wait           wait up to WAIT_S (540) seconds for the background jobs; copy what finished to $OUT
 #   state          the run's full trainer state (last checkpoint: adapter, optimizer, scheduler, RNG,
 #                  trainer_state; its results) as 15 MiB pieces; STATE_FROM..STATE_TO of them to $OUT
@@ -111,6 +111,8 @@ for phase in "$@"; do
       cp "$P" "/root/stage/params-$LANG_RUN-$tag.yaml"
       python3 scripts/apply_config.py "${EVAL_CONFIG:-configs/gpu-eval-v2.yaml}" --params "/root/stage/params-$LANG_RUN-$tag.yaml"
       printf 'sandbox.workers: %s\n' "${EVAL_WORKERS:-8}" > /root/stage/eval-workers.yaml
+      # an adapter from elsewhere (e.g. the committed results/headline/RUN/adapter) instead of the run's own
+      [ -n "${TRAINED_ADAPTER:-}" ] && printf 'evaluate.models.trained.adapter: %s\n' "$(realpath "$TRAINED_ADAPTER")" >> /root/stage/eval-workers.yaml
       python3 scripts/apply_config.py /root/stage/eval-workers.yaml --params "/root/stage/params-$LANG_RUN-$tag.yaml"
       nohup setsid "${WATCH[@]}" python3 scripts/evaluate.py --params "/root/stage/params-$LANG_RUN-$tag.yaml" \
           --models "$em" -o "$RES/$tag" -q >> "$RES/$tag.log" 2>&1 < /dev/null &

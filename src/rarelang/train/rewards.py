@@ -3,7 +3,7 @@
 ``ExecutionReward`` is async and batched: all completions of a step go to the sandbox pool at
 once (routed by the dataset's ``lang`` column, tested against its ``tests`` column), and the
 reward comes from params.yaml's table. Per-status fractions, the pass rate and the reward time are
-logged as training metrics. A completion without code is a ``syntax_error`` (no crash).
+logged through TRL's log_metric (train or eval mode). A completion without code is a ``syntax_error`` (no crash).
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ class ExecutionReward:
         self.history: list[list[Outcome]] = []      # outcomes of every call, for inspection/tests
         self.last_seconds = 0.0
         self.pending_seconds = 0.0                  # summed until the trainer takes it
-        self.pending_metrics: list[dict[str, float]] = []   # for TRL versions without log_metric
         self.log_completions = True                 # off while the trainer evaluates on the validation set
 
     def take_seconds(self) -> float:
@@ -62,16 +61,10 @@ class ExecutionReward:
         metrics = {f"status/{s}": counts.get(s, 0) / max(1, len(done)) for s in STATUSES}
         metrics["pass_rate"] = counts.get("passed", 0) / max(1, len(done))
         metrics["timing/reward_s"] = self.last_seconds
-        if log_metric is not None:
+        if log_metric is not None:        # TRL ≥ 1.0 passes it (pyproject: trl ≥ 1.0); train or eval mode
             for k, v in metrics.items():
                 log_metric(k, v)
-        else:   # older TRL (e.g. the one Unsloth pins): the trainer subclass logs these
-            self.pending_metrics.append(metrics)
         return [o.reward for o in done]
-
-    def take_metrics(self) -> list[dict[str, float]]:
-        m, self.pending_metrics = self.pending_metrics, []
-        return m
 
 
 class FormatReward:

@@ -88,9 +88,6 @@ def _timed_trainer_class():
             m["timing/reward_s_total"].append(ga * reward_s)
             m["timing/scoring_other_s"].append(ga * max(0.0, self._rl_prep - self._rl_gen - reward_s))
             m["timing/loss_backward_s"].append(ga * max(0.0, total - self._rl_prep))
-            for metrics in self._rl_reward_fn.take_metrics():
-                for k, v in metrics.items():
-                    m[k].append(v)
             return out
 
     return TimedGRPOTrainer

@@ -53,3 +53,14 @@ def test_cli_and_stage_scripts_refuse_unknown_keys(tmp_path):
     r = subprocess.run([sys.executable, "scripts/figures.py", "--params", str(params)], capture_output=True,
                        text=True, cwd=ROOT)
     assert r.returncode != 0 and "did you mean evaluate.max_tokens?" in r.stderr, r.stderr
+
+
+def test_code_defaults_are_params_yaml_defaults():
+    """A partial params dict gets params.yaml's values, not other literals in the code."""
+    from rarelang.train.modeling import lora_settings
+    from rarelang.train.run import resolve_config
+    cfg = resolve_config({"train": {"grpo": {"max_steps": 7}}})
+    assert cfg["grpo"] == {**REF["train"]["grpo"], "max_steps": 7}
+    lora = lora_settings({"r": 4})
+    assert lora["r"] == 4 and lora["target_modules"] == REF["train"]["lora"]["target_modules"]
+    assert lora["alpha"] == REF["train"]["lora"]["alpha"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,24 @@ def load_params(path: str | os.PathLike | None = None) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
     return data
+
+
+@functools.lru_cache(maxsize=None)
+def _repository_params() -> dict[str, Any]:
+    path = repo_root() / "params.yaml"
+    return load_params(path) if path.exists() else {}
+
+
+def default(key: str, fallback: Any = None) -> Any:
+    """The repository params.yaml's value of a dotted key (``train.grpo``): the one place defaults are
+    written down, so code that needs one for a partial params dict agrees with it. ``fallback`` only
+    where params.yaml is not there (an installed package without its checkout)."""
+    node: Any = _repository_params()
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return copy.deepcopy(fallback)
+        node = node[part]
+    return copy.deepcopy(node)
 
 
 def section(params: dict[str, Any], name: str) -> dict[str, Any]:

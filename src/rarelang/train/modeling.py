@@ -7,6 +7,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ..params import default
+
 log = logging.getLogger(__name__)
 
 
@@ -44,11 +46,18 @@ def import_backend_first(backend: str) -> None:
                            "`bash scripts/gpu/install.sh unsloth`; docs/GPU.md); use backend: transformers") from e
 
 
+def lora_settings(lp: dict[str, Any]) -> dict[str, Any]:
+    """train.lora with what it leaves out taken from the repository's params.yaml (one set of defaults)."""
+    d = default("train.lora", {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]})
+    merged = {**d, **{k: v for k, v in (lp or {}).items() if v is not None}}
+    return {"r": int(merged["r"]), "alpha": int(merged["alpha"]), "dropout": float(merged.get("dropout", 0.0)),
+            "target_modules": list(merged["target_modules"])}
+
+
 def lora_config(lp: dict[str, Any]):
     from peft import LoraConfig
-    return LoraConfig(r=int(lp.get("r", 16)), lora_alpha=int(lp.get("alpha", 32)),
-                      lora_dropout=float(lp.get("dropout", 0.0)),
-                      target_modules=list(lp.get("target_modules") or ["q_proj", "k_proj", "v_proj", "o_proj"]),
+    s = lora_settings(lp)
+    return LoraConfig(r=s["r"], lora_alpha=s["alpha"], lora_dropout=s["dropout"], target_modules=s["target_modules"],
                       task_type="CAUSAL_LM", bias="none")
 
 
@@ -65,13 +74,13 @@ def load_student(model_dir: Path, backend: str, dtype: str, lp: dict[str, Any], 
         except ImportError as e:
             raise RuntimeError("train.backend=unsloth but unsloth is not importable; use backend: transformers") from e
         u = unsloth or {}
+        s = lora_settings(lp)
         model, tok = FastLanguageModel.from_pretrained(
             model_name=str(model_dir), max_seq_length=max_seq_length, load_in_4bit=bool(u.get("load_in_4bit", False)),
-            fast_inference=bool(u.get("fast_inference", False)), max_lora_rank=int(lp.get("r", 16)),
+            fast_inference=bool(u.get("fast_inference", False)), max_lora_rank=s["r"],
             gpu_memory_utilization=float(u.get("gpu_memory_utilization", 0.6)))
         model = FastLanguageModel.get_peft_model(
-            model, r=int(lp.get("r", 16)), lora_alpha=int(lp.get("alpha", 32)),
-            target_modules=list(lp.get("target_modules") or ["q_proj", "k_proj", "v_proj", "o_proj"]),
+            model, r=s["r"], lora_alpha=s["alpha"], target_modules=s["target_modules"],
             use_gradient_checkpointing="unsloth", random_state=int(u.get("seed", 0)))
         return model, tok, None
     if backend != "transformers":

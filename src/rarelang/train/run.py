@@ -25,6 +25,7 @@ import pandas as pd
 
 from .. import distributed as dist
 from ..languages import canonical_language
+from ..params import default
 from ..sandbox import SandboxPool
 from ..watchdog import engine_starting
 from .dataset import to_dataset, training_frame
@@ -34,13 +35,9 @@ from .rewards import ExecutionReward, FormatReward
 
 log = logging.getLogger(__name__)
 
-DEFAULT_GRPO = {
-    "num_generations": 8, "per_device_train_batch_size": 16, "gradient_accumulation_steps": 1,
-    "learning_rate": 5e-6, "loss_type": "dr_grpo", "beta": 0.0, "temperature": 1.0,
-    "max_completion_length": 384, "max_steps": 100, "logging_steps": 1, "save_steps": 25,
-    "save_total_limit": 2, "mask_truncated_completions": True, "use_vllm": False, "vllm_mode": "colocate",
-    "report_to": "none", "log_completions": False,
-}
+# GRPO settings a partial params dict leaves out come from the repository's params.yaml (one set of defaults)
+DEFAULT_GRPO = default("train.grpo", {"loss_type": "dr_grpo", "beta": 0.0, "logging_steps": 1,
+                                      "use_vllm": "auto", "report_to": "none"})
 
 
 def _timed_trainer_class():

@@ -10,14 +10,7 @@ from pathlib import Path
 
 import yaml
 
-
-def set_dotted(d: dict, key: str, value) -> None:
-    parts = key.split(".")
-    for p in parts[:-1]:
-        if not isinstance(d.get(p), dict):
-            d[p] = {}
-        d = d[p]
-    d[parts[-1]] = value
+from rarelang.params_check import apply_overlay
 
 
 def main() -> int:
@@ -28,8 +21,7 @@ def main() -> int:
     args = ap.parse_args()
     params = yaml.safe_load(Path(args.params).read_text()) or {}
     overrides = yaml.safe_load(Path(args.overrides).read_text()) or {}
-    for k, v in overrides.items():
-        set_dotted(params, k, v)
+    params = apply_overlay(params, overrides)
     text = yaml.safe_dump(params, sort_keys=False, width=110)
     if args.dry_run:
         print(text)

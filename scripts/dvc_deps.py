@@ -34,14 +34,8 @@ def _module_file(dotted: str) -> Path | None:
 
 def _imports(path: Path) -> set[Path]:
     tree = ast.parse(path.read_text(), filename=str(path))
-    if path.is_relative_to(PKG):
-        pkg_parts = list(path.relative_to(ROOT / "src").with_suffix("").parts)
-        if pkg_parts[-1] == "__init__":
-            pkg_parts = pkg_parts[:-1]
-        else:
-            pkg_parts = pkg_parts[:-1]
-    else:
-        pkg_parts = []
+    # the package a relative import starts from: the folder of the module (or of the __init__)
+    pkg_parts = list(path.relative_to(ROOT / "src").parts[:-1]) if path.is_relative_to(PKG) else []
     found: set[Path] = set()
     for node in ast.walk(tree):
         names: list[str] = []
@@ -54,8 +48,6 @@ def _imports(path: Path) -> set[Path]:
             else:
                 mod = node.module or ""
             names = [mod] + [f"{mod}.{a.name}" for a in node.names]
-        elif path.parent.name == "scripts" and isinstance(node, ast.ImportFrom) is False:
-            continue
         for n in names:
             if n == "_common" or n.startswith("_common."):
                 found.add(ROOT / "scripts" / "_common.py")
@@ -89,8 +81,6 @@ def stages():
             yield name, ROOT / m.group(1), [str(d) for d in st.get("deps", [])]
 
 
-
-
 def collapse(files: set[Path]) -> list[str]:
     """Files as dep paths, a folder standing for its .py files when the stage needs all of them."""
     out: set[Path] = set(files)
@@ -101,7 +91,8 @@ def collapse(files: set[Path]) -> list[str]:
             if folder == ROOT / "scripts" or not folder.is_relative_to(PKG):
                 continue
             mods = set(folder.rglob("*.py"))
-            if mods and mods <= {f for f in out} | {m for m in mods if any(d in m.parents for d in out if d.is_dir())}:
+            collapsed = [d for d in out if d.is_dir()]          # sub-folders already standing for their modules
+            if mods and all(m in out or any(d in m.parents for d in collapsed) for m in mods):
                 out = {f for f in out if folder not in f.parents and f != folder} | {folder}
                 changed = True
     return sorted(str(p.relative_to(ROOT)) for p in out)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from dvc_deps import PKG, ROOT, closure, code_deps, stages  # noqa: E402
+from dvc_deps import PKG, ROOT, closure, stages  # noqa: E402
 
 def test_import_graph_is_found():
     train = closure(ROOT / "scripts" / "train_grpo.py")

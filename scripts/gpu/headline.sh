@@ -37,19 +37,20 @@ if [ ! -f "$P" ]; then
   python3 scripts/apply_config.py configs/gpu-headline.yaml --params "$P"
   python3 scripts/apply_config.py "configs/gpu-headline-$LANG_RUN.yaml" --params "$P"
 fi
-RUN=$(python3 -c "import yaml,sys; print(yaml.safe_load(open(sys.argv[1]))['train']['run_name'])" "$P")
-TRAIN_DIR=$(python3 -c "import yaml,sys; t=yaml.safe_load(open(sys.argv[1]))['train']; print(t.get('results_root','results/train'))" "$P")/$RUN
+read -r RUN TRAIN_DIR < <(python3 -c "import yaml,sys; t=yaml.safe_load(open(sys.argv[1]))['train']; \
+print(t['run_name'], t.get('results_root', 'results/train') + '/' + t['run_name'])" "$P")
 bg_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# the run's logs, summary and config (what train writes at the end of each part) to $OUT
 copy_train() {
   for f in "$TRAIN_DIR"/*.json "$TRAIN_DIR"/*.csv; do [ -f "$f" ] && cp "$f" "$OUT/$(basename "${f%.*}")-$LANG_RUN.${f##*.}"; done
-  local ck; ck=$(ls -d /root/stage/models/"$RUN"/checkpoints/checkpoint-* 2>/dev/null | sort -t- -k2 -n | tail -1 || true)
-  [ -n "$ck" ] && cp "$ck/trainer_state.json" "$OUT/trainer_state-$LANG_RUN.json" || true
+  true    # a missing file is not an error (set -e)
 }
 copy_eval() {
   local d=$1 tag=$2 f
   for f in metrics.json timings.json paired.json completions.parquet; do
     [ -f "$d/$f" ] && cp "$d/$f" "$OUT/$tag-$f"
   done
+  true    # a missing file (paired.json of one model) is not an error (set -e)
 }
 for phase in "$@"; do
   t0=$(date +%s)
@@ -77,7 +78,8 @@ for phase in "$@"; do
       cp "$RES/eval_$model/completions.parquet" "$OUT/eval_${model}_completions-$LANG_RUN.parquet" ;;
     train)
       "${WATCH[@]}" python3 scripts/train_grpo.py --params "$P" -q
-      for f in "$RES"/train/"$RUN"/*.json "$RES"/train/"$RUN"/*.csv; do cp "$f" "$OUT/$(basename "${f%.*}")-$LANG_RUN.${f##*.}"; done ;;
+      [ -f "$TRAIN_DIR/summary.json" ] || { echo "headline: train wrote no $TRAIN_DIR/summary.json" >&2; exit 1; }
+      copy_train ;;
     bundle)
       tar -C /root/stage -cf /root/stage/bundle-$LANG_RUN.tar "results/$LANG_RUN" "models/$RUN/adapter"
       split -b 15M -d /root/stage/bundle-$LANG_RUN.tar "$OUT/bundle-$LANG_RUN.tar.part"
@@ -97,9 +99,7 @@ for phase in "$@"; do
       pm=${PROTO_MODELS:-base}      # or trained (the run's adapter), or base,trained
       "${WATCH[@]}" python3 scripts/evaluate.py --params /root/stage/params-protocols-$LANG_RUN.yaml --models "$pm" \
           -o "$RES/eval_protocols-${pm/,/+}" -q
-      for f in metrics.json timings.json paired.json completions.parquet; do
-        [ -f "$RES/eval_protocols-${pm/,/+}/$f" ] && cp "$RES/eval_protocols-${pm/,/+}/$f" "$OUT/protocols-${pm/,/+}-$LANG_RUN-$f"
-      done ;;
+      copy_eval "$RES/eval_protocols-${pm/,/+}" "protocols-${pm/,/+}-$LANG_RUN" ;;
     train-bg)
       bg_alive "$RES/train.pid" && { echo "headline: training already running (pid $(cat "$RES/train.pid"))"; continue; }
       nohup setsid "${WATCH[@]}" python3 scripts/train_grpo.py --params "$P" -q \
@@ -128,7 +128,9 @@ for phase in "$@"; do
         [ "$(date +%s)" -ge "$deadline" ] && { echo "headline: still running:$alive"; break; }
         sleep 60
       done
-      copy_train
+      copy_train       # and the newest checkpoint's trainer_state: the log so far of a part still running
+      ck=$(ls -d /root/stage/models/"$RUN"/checkpoints/checkpoint-* 2>/dev/null | sort -t- -k2 -n | tail -1 || true)
+      [ -n "$ck" ] && cp "$ck/trainer_state.json" "$OUT/trainer_state-$LANG_RUN.json" || true
       for d in "$RES"/*-base* "$RES"/*-trained*; do [ -f "$d/metrics.json" ] && copy_eval "$d" "$LANG_RUN-$(basename "$d")"; done
       for lg in "$RES"/*.log; do [ -f "$lg" ] && tail -c 200000 "$lg" > "$OUT/$(basename "$lg" .log)-$LANG_RUN.log"; done ;;
     state)

@@ -11,12 +11,14 @@ the one place every knob and its default is written down.
 * A mapping where params.yaml has a mapping, a list where it has a list (or null).
 
 ``rarelang check-params [FILE] [--overlay F ...]`` runs it; every stage script checks its params file
-at start (scripts/_common.py).
+at start (scripts/_common.py; train.grpo there by GRPOConfig itself, so data stages need not import TRL).
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +36,15 @@ OPTIONAL = {"sandbox.extra_binds": [], "sandbox.r.env": {}, "sandbox.julia.env":
             "train.output_root": "models", "train.results_root": "results/train"}
 
 
-def _grpo_fields() -> set[str] | None:
+@functools.lru_cache(maxsize=None)
+def _grpo_fields() -> frozenset[str] | None:
     try:
         import dataclasses
 
         from trl import GRPOConfig
     except Exception:          # TRL not installed (a data-only checkout): train.grpo is not checked
         return None
-    return {f.name for f in dataclasses.fields(GRPOConfig)}
+    return frozenset(f.name for f in dataclasses.fields(GRPOConfig))
 
 
 def _nearest(key: str, options: list[str], prefix: str) -> str:
@@ -49,10 +52,12 @@ def _nearest(key: str, options: list[str], prefix: str) -> str:
     return f"; did you mean {prefix}{close[0]}?" if close else f"; valid here: {', '.join(sorted(options))}"
 
 
-def check(params: dict[str, Any], reference: dict[str, Any]) -> list[str]:
-    """Problems of ``params`` measured against ``reference`` (params.yaml), one line each."""
+def check(params: dict[str, Any], reference: dict[str, Any], check_grpo: bool = True) -> list[str]:
+    """Problems of ``params`` measured against ``reference`` (params.yaml), one line each.
+    ``check_grpo``: also check train.grpo against TRL's GRPOConfig (imports TRL, and with it torch:
+    the stage scripts leave it to GRPOConfig itself, which refuses unknown keys when train starts)."""
     errors: list[str] = []
-    grpo = _grpo_fields()
+    grpo = _grpo_fields() if check_grpo else None
 
     def walk(value: Any, ref: Any, path: str) -> None:
         if path in FREE_NAMES:
@@ -107,7 +112,6 @@ def set_dotted(d: dict[str, Any], key: str, value: Any) -> None:
 
 def apply_overlay(params: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     """``params`` with an overlay's dotted keys (``train.grpo.max_steps: 320``) set, as a new dict."""
-    import copy
     out = copy.deepcopy(params)
     for k, v in (overlay or {}).items():
         set_dotted(out, str(k), v)

@@ -215,16 +215,16 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
     results_dir.mkdir(parents=True, exist_ok=True)
     data_path = Path(cfg.get("data", "data/processed/train.parquet"))
     data_path = data_path if data_path.is_absolute() else repo / data_path
-    frame = training_frame(data_path, cfg["languages"], bool(cfg.get("include_first_test", False)),
-                           cfg.get("limit"), int(cfg.get("seed", 0)),
-                           signature=bool((params.get("prompt") or {}).get("signature", True)))
+    signature = bool((params.get("prompt") or {}).get("signature", True))
+    first_test = bool(cfg.get("include_first_test", False))
+    frame = training_frame(data_path, cfg["languages"], first_test, cfg.get("limit"), int(cfg.get("seed", 0)),
+                           signature=signature)
     dataset = to_dataset(frame)
     eval_dataset = None
     if str((cfg.get("grpo") or {}).get("eval_strategy", "no")) != "no":
         vpath = Path(cfg.get("validation") or "data/processed/validation.parquet")
         vpath = vpath if vpath.is_absolute() else repo / vpath
-        vframe = training_frame(vpath, cfg["languages"], bool(cfg.get("include_first_test", False)), None, 0,
-                                signature=bool((params.get("prompt") or {}).get("signature", True)))
+        vframe = training_frame(vpath, cfg["languages"], first_test, None, 0, signature=signature)
         eval_dataset = to_dataset(vframe)
         log.info("validation: %d problem(s) from %s, every %s step(s)", len(vframe), vpath,
                  cfg["grpo"].get("eval_steps"))

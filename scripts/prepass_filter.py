@@ -49,10 +49,18 @@ def main() -> int:
     ap.add_argument("-o", "--output", required=True, help="the filtered train parquet")
     ap.add_argument("--drop", default="never,always", help="never, always or both (default)")
     ap.add_argument("--keep-unseen", action="store_true", help="keep rows the pre-pass did not sample")
+    ap.add_argument("--languages", default=None,
+                    help="comma-separated languages to keep (default: all of the train file's)")
     ap.add_argument("--report", default=None, help="JSON counts per language (default: beside the output)")
     args = ap.parse_args()
     setup(args)
     train = read_table(args.train, "processed")
+    if args.languages:
+        langs = [x.strip() for x in args.languages.split(",") if x.strip()]
+        missing = sorted(set(langs) - set(train["lang"]))
+        if missing:
+            sys.exit(f"prepass_filter: --languages {missing} not in {args.train} ({sorted(set(train['lang']))})")
+        train = train[train["lang"].isin(langs)].reset_index(drop=True)
     prepass = pd.read_parquet(args.prepass)
     kept, report = filter_rows(train, prepass, {d.strip() for d in args.drop.split(",") if d.strip()},
                                args.keep_unseen)

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """DVC stage `figures`: every figure (PDF + PNG, paper/figures/) and LaTeX table (paper/tables/)
 from results/ — the validation funnel, the GRPO reward and status curves, pass@k base vs trained
-with 95% CIs, and the error breakdown. Missing inputs are skipped with a note."""
+with 95% CIs, and the error breakdown; the GPU headline runs (results/headline: the first headline's
+per-language runs and the v2 runs of issue 15, paper/{figures,tables}/headline{,_v2}). Missing inputs
+are skipped with a note."""
 
 import sys
 from pathlib import Path
 
 from _common import setup, stage_parser
-from rarelang.figures import make_all, make_headline
+from rarelang.figures import make_all, make_headline, make_headline_v2
 
 
 def main() -> int:
@@ -27,6 +29,8 @@ def main() -> int:
     if args.headline and (repo / args.headline).is_dir():
         h = repo / args.headline
         jobs.append((h, lambda: make_headline(h, repo / args.figures / "headline", repo / args.tables / "headline")))
+        jobs.append((h, lambda: make_headline_v2(h, repo / args.figures / "headline_v2",
+                                                 repo / args.tables / "headline_v2")))
     for results, make in jobs:
         made = make()
         print(f"figures from {results}: {len(made['figures'])} file(s), tables: {made['tables']}", file=sys.stderr)

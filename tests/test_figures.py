@@ -99,7 +99,51 @@ def test_the_paper_types_no_number_by_hand_and_every_macro_it_uses_is_generated(
     # model's name (Qwen2.5) are not results
     typed = re.findall(r"(?<![\w{.])(?:[-+]\d*\.\d+|\d+\.\d{2,}|\d+\\%)", body)
     assert not typed, typed
+    from rarelang.figures import make_headline_v2
     make_headline(repo / "results" / "headline", tmp_path / "f", tmp_path / "t")
-    defined = set(re.findall(r"\\newcommand\{\\(\w+)\}", (tmp_path / "t" / "numbers.tex").read_text()))
-    used = set(re.findall(r"\\(Hl[A-Z]\w*)", body)) - {"Hlmissing"}
-    assert used and used <= defined, sorted(used - defined)
+    make_headline_v2(repo / "results" / "headline", tmp_path / "f2", tmp_path / "t2")
+    defined = set()
+    for numbers in (tmp_path / "t" / "numbers.tex", tmp_path / "t2" / "numbers.tex"):
+        defined |= set(re.findall(r"\\newcommand\{\\(\w+)\}", numbers.read_text()))
+    used = set(re.findall(r"\\(H[lv][A-Z]\w*)", body)) - {"Hlmissing"}
+    assert {u for u in used if u.startswith("Hv")} and used <= defined, sorted(used - defined)
+
+
+def _v2_run(root, name, langs, steps, pairs, validation=None, paired=True):
+    d = root / name
+    (d / "train").mkdir(parents=True)
+    (d / "train" / "summary.json").write_text(json.dumps({"global_step": steps, "mean_step_time": 3.0,
+                                                          "mean_frac_reward_zero_std": 0.25}))
+    (d / "train" / "config.json").write_text(json.dumps({"train": {"languages": langs, "grpo": {
+        "per_device_train_batch_size": 32, "gradient_accumulation_steps": 2, "num_generations": 8}}}))
+    if validation is not None:
+        pd.DataFrame(validation, columns=["step", "eval_pass_rate"]).to_csv(d / "train" / "validation.csv", index=False)
+    if paired:
+        (d / "eval").mkdir()
+        (d / "eval" / "paired.json").write_text(json.dumps({"command": "x", "pairs": {
+            k: {"problems": 400, "k": 1, "base_pass@1": b, "other_pass@1": t, "difference": t - b,
+                "difference_ci95": [t - b - 0.03, t - b + 0.03], "better": 9, "worse": 4, "sign_test_p": 0.01}
+            for k, (b, t) in pairs.items()}}))
+
+
+def test_headline_v2_tables_from_the_runs_results(tmp_path):
+    from rarelang.figures import make_headline_v2
+    h = tmp_path / "headline"
+    _v2_run(h, "r-0.5b", ["r"], 253, {"trained-vs-base/heldout/t0.2/r": (0.180, 0.265),
+                                      "trained-vs-base/humaneval-r+completion/t0.2/r": (0.120, 0.100),
+                                      "trained-vs-base/humaneval-r/t0.2/r": (0.105, 0.155)},
+            validation=[(0, 0.117), (250, 0.278)])
+    _v2_run(h, "unfinished", ["julia"], 10, {}, paired=False)     # no paired.json yet: left out
+    made = make_headline_v2(h, tmp_path / "fig", tmp_path / "tab")
+    md = (tmp_path / "tab" / "summary.md").read_text()
+    assert "| r-0.5b | r | 253 | 2024 | 3.00 | 0.25 | 0.117 → 0.278 (step 250) |" in md   # 253 × 32·2/8 prompts
+    assert "unfinished" not in md
+    rows = [ln for ln in md.splitlines() if ln.startswith("| r-0.5b | ")][1:]
+    assert [r.split(" | ")[1:3] for r in rows] == [["heldout", "chat"], ["humaneval", "chat"], ["humaneval", "completion"]]
+    assert "**+0.085** [+0.055, +0.115]" in rows[0] and "**-0.020**" in rows[2]
+    tex = (tmp_path / "tab" / "paired.tex").read_text()
+    assert "r-0.5b & humaneval & completion & r & 400 & 0.120 & 0.100 & -0.020 [-0.050, +0.010]" in tex
+    nums = (tmp_path / "tab" / "numbers.tex").read_text()
+    assert r"\newcommand{\HvRZeroFivebRHeldoutChatDiff}{+0.085}" in nums
+    assert any(p.endswith("learning_curves.pdf") for p in made["figures"])
+    assert make_headline_v2(tmp_path / "tab", tmp_path / "f2", tmp_path / "t2")["tables"] == []

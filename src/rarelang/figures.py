@@ -292,7 +292,7 @@ def make_headline(headline: Path, figures: Path, tables: Path) -> dict[str, list
     summaries: dict[str, dict[str, Any]] = {}
     attribution: dict[str, list[dict[str, Any]]] = {}
     # the first headline's layout (<lang>/train/<run>/, <lang>/eval/metrics.json); headline v2 runs
-    # (<run>/eval/{base,trained}/, issue 15) keep their own README until their evaluation is complete
+    # (<run>/train/summary.json, <run>/eval/{base,trained,paired.json}) are make_headline_v2's
     for d in sorted(p for p in headline.iterdir()
                     if (p / "eval" / "metrics.json").exists() or any((p / "train").glob("*/summary.json"))):
         runs = sorted((d / "train").iterdir()) if (d / "train").is_dir() else []
@@ -328,6 +328,175 @@ def make_headline(headline: Path, figures: Path, tables: Path) -> dict[str, list
     if paired or summaries:
         (tables / "numbers.tex").write_text(headline_numbers(paired, summaries, attribution))
         made["tables"].append("numbers")
+    return made
+
+
+# ---------------------------------------------------------------- headline v2 (issue 15)
+V2_SUITES = ("heldout", "humaneval", "mbpp")
+
+
+def v2_runs(headline: Path) -> dict[str, dict[str, Any]]:
+    """The headline-v2 runs under ``headline``: <run>/train/summary.json (+ config.json,
+    validation.csv) and <run>/eval/paired.json (scripts/compare.py, base vs trained)."""
+    runs: dict[str, dict[str, Any]] = {}
+    for d in sorted(p for p in headline.iterdir() if p.is_dir()):
+        spath, ppath = d / "train" / "summary.json", d / "eval" / "paired.json"
+        if not (spath.exists() and ppath.exists()):
+            continue
+        cfg_path = d / "train" / "config.json"
+        cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
+        vpath = d / "train" / "validation.csv"
+        runs[d.name] = {"summary": json.loads(spath.read_text()), "config": cfg.get("train", {}),
+                        "paired": json.loads(ppath.read_text()).get("pairs", {}),
+                        "validation": pd.read_csv(vpath) if vpath.exists() and vpath.stat().st_size else None}
+    return runs
+
+
+def _prompts_per_step(cfg: dict[str, Any]) -> int | None:
+    g = cfg.get("grpo") or {}
+    try:
+        return int(g["per_device_train_batch_size"]) * int(g.get("gradient_accumulation_steps", 1)) \
+            // int(g["num_generations"])
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return None
+
+
+def _v2_key_parts(key: str) -> tuple[str, str, str]:
+    """'trained-vs-base/humaneval-r+completion/t0.2/r' → ('humaneval', 'completion', 'r')."""
+    _comp, suite, _setting, lang = key.split("/")
+    protocol = "completion" if suite.endswith("+completion") else "chat"
+    return suite.split("+")[0].split("-")[0], protocol, lang
+
+
+def v2_rows(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (run, suite, protocol, language): base and trained pass@1, the paired difference."""
+    rows = []
+    for run, r in runs.items():
+        for key, d in r["paired"].items():
+            suite, protocol, lang = _v2_key_parts(key)
+            k = d.get("k", 1)
+            rows.append({"run": run, "suite": suite, "protocol": protocol, "lang": lang, "problems": d["problems"],
+                         "base": d[f"base_pass@{k}"], "trained": d[f"other_pass@{k}"], "diff": d["difference"],
+                         "ci": tuple(d["difference_ci95"]), "better": d["better"], "worse": d["worse"],
+                         "p": d.get("sign_test_p")})
+    order = {s: i for i, s in enumerate(V2_SUITES)}
+    return sorted(rows, key=lambda x: (x["run"], x["lang"], order.get(x["suite"], 9), x["protocol"]))
+
+
+def v2_run_facts(run: dict[str, Any]) -> dict[str, Any]:
+    sm, cfg = run["summary"], run["config"]
+    pps = _prompts_per_step(cfg)
+    steps = sm.get("global_step")
+    val = run["validation"]
+    curve = None
+    if val is not None and {"step", "eval_pass_rate"} <= set(val.columns):
+        curve = (float(val["eval_pass_rate"].iloc[0]), float(val["eval_pass_rate"].iloc[-1]), int(val["step"].iloc[-1]))
+    return {"steps": steps, "prompts_seen": steps * pps if (steps is not None and pps) else None,
+            "languages": "+".join(cfg.get("languages") or []), "s_per_step": sm.get("mean_step_time"),
+            "zero_var": sm.get("mean_frac_reward_zero_std"), "validation": curve}
+
+
+def v2_runs_table(runs: dict[str, dict[str, Any]]) -> str:
+    rows = [r"\begin{tabular}{llrrrrl}", r"\toprule",
+            r"Run & Trained on & Steps & Prompts seen & s/step & Zero-var.\ groups & Validation pass rate \\", r"\midrule"]
+    for name, r in runs.items():
+        f = v2_run_facts(r)
+        val = f"{f['validation'][0]:.3f} $\\to$ {f['validation'][1]:.3f} (step {f['validation'][2]})" \
+            if f["validation"] else "--"
+        rows.append(f"{_tex_escape(name)} & {_tex_escape(f['languages'])} & {f['steps']} & {f['prompts_seen'] or '--'} & "
+                    + (f"{f['s_per_step']:.2f}" if f["s_per_step"] else "--") + " & "
+                    + (f"{f['zero_var']:.2f}" if f["zero_var"] is not None else "--") + f" & {val} \\\\")
+    rows += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(rows) + "\n"
+
+
+def v2_paired_table(runs: dict[str, dict[str, Any]]) -> str:
+    rows = [r"\begin{tabular}{llllrrrlrr}", r"\toprule",
+            r"Run & Suite & Protocol & Lang. & Problems & Base & Trained & Difference [95\% CI] & Better/worse & Sign $p$ \\",
+            r"\midrule"]
+    last = None
+    for x in v2_rows(runs):
+        if last is not None and x["run"] != last:
+            rows.append(r"\midrule")
+        last = x["run"]
+        lo, hi = x["ci"]
+        rows.append(f"{_tex_escape(x['run'])} & {x['suite']} & {x['protocol']} & {x['lang']} & {x['problems']} & "
+                    f"{x['base']:.3f} & {x['trained']:.3f} & {x['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}] & "
+                    f"{x['better']}/{x['worse']} & " + (f"{x['p']:.2g}" if x["p"] is not None else "--") + r" \\")
+    rows += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(rows) + "\n"
+
+
+def v2_markdown(runs: dict[str, dict[str, Any]]) -> str:
+    """The same two tables in Markdown (for READMEs and closing notes)."""
+    out = ["| run | trained on | steps | prompts seen | s/step | zero-variance groups | validation pass rate |",
+           "|---|---|---|---|---|---|---|"]
+    for name, r in runs.items():
+        f = v2_run_facts(r)
+        val = f"{f['validation'][0]:.3f} → {f['validation'][1]:.3f} (step {f['validation'][2]})" if f["validation"] else "–"
+        out.append(f"| {name} | {f['languages']} | {f['steps']} | {f['prompts_seen'] or '–'} | "
+                   + (f"{f['s_per_step']:.2f}" if f["s_per_step"] else "–") + " | "
+                   + (f"{f['zero_var']:.2f}" if f["zero_var"] is not None else "–") + f" | {val} |")
+    out += ["", "| run | suite | protocol | language | problems | base | trained | difference [95% CI] | better/worse | sign test p |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for x in v2_rows(runs):
+        lo, hi = x["ci"]
+        out.append(f"| {x['run']} | {x['suite']} | {x['protocol']} | {x['lang']} | {x['problems']} | {x['base']:.3f} | "
+                   f"{x['trained']:.3f} | **{x['diff']:+.3f}** [{lo:+.3f}, {hi:+.3f}] | {x['better']}/{x['worse']} | "
+                   + (f"{x['p']:.2g}" if x["p"] is not None else "–") + " |")
+    return "\n".join(out) + "\n"
+
+
+def v2_numbers(runs: dict[str, dict[str, Any]]) -> str:
+    """Macros \\Hv<Run><Lang><Suite><Protocol><Quantity> for the numbers the v2 text quotes."""
+    out = ["% generated by rarelang.figures.v2_numbers from results/headline/<run>/: do not edit"]
+    for x in v2_rows(runs):
+        base = _macro("hv", x["run"].replace(".", ""), x["lang"], x["suite"], x["protocol"])
+        lo, hi = x["ci"]
+        out += [f"\\newcommand{{\\{base}Diff}}{{{x['diff']:+.3f}}}",
+                f"\\newcommand{{\\{base}CI}}{{[{lo:+.3f}, {hi:+.3f}]}}",
+                f"\\newcommand{{\\{base}Base}}{{{x['base']:.3f}}}",
+                f"\\newcommand{{\\{base}Trained}}{{{x['trained']:.3f}}}"]
+    for name, r in runs.items():
+        f = v2_run_facts(r)
+        out.append(f"\\newcommand{{\\{_macro('hv', name.replace('.', ''))}Steps}}{{{f['steps']}}}")
+    return "\n".join(out) + "\n"
+
+
+def v2_learning_curves(runs: dict[str, dict[str, Any]], out: Path) -> list[Path]:
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    drawn = 0
+    for name, r in runs.items():
+        v = r["validation"]
+        if v is None or not {"step", "eval_pass_rate"} <= set(v.columns):
+            continue
+        ax.plot(v["step"], v["eval_pass_rate"], marker="o", label=name)
+        drawn += 1
+    if not drawn:
+        plt.close(fig)
+        return []
+    ax.set_xlabel("GRPO step")
+    ax.set_ylabel("validation pass rate (T = 1.0)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, out, "learning_curves")
+
+
+def make_headline_v2(headline: Path, figures: Path, tables: Path) -> dict[str, list[str]]:
+    """Headline v2 (issue 15): one runs table, one paired table over every run, suite, protocol and
+    language (tex and Markdown), the macros the text quotes, and the validation learning curves."""
+    made: dict[str, list[str]] = {"figures": [], "tables": [], "skipped": []}
+    runs = v2_runs(headline)
+    if not runs:
+        made["skipped"].append(f"{headline}/<run>/{{train/summary.json,eval/paired.json}}")
+        return made
+    tables.mkdir(parents=True, exist_ok=True)
+    for name, text in (("runs", v2_runs_table(runs)), ("paired", v2_paired_table(runs)), ("numbers", v2_numbers(runs))):
+        (tables / f"{name}.tex").write_text(text)
+        made["tables"].append(name)
+    (tables / "summary.md").write_text(v2_markdown(runs))
+    made["tables"].append("summary.md")
+    made["figures"] += [str(p) for p in v2_learning_curves(runs, figures)]
     return made
 
 

@@ -8,8 +8,9 @@
 # Settings: configs/gpu-headline.yaml, then configs/gpu-headline-RUN.yaml, applied to a copy of
 # params.yaml. Results stay in /root/stage/results/RUN while the machine is warm; every phase
 # copies what it produced to $OUT (what comes back; at most 8 files of 16 MiB), and `bundle` packs
-# the run's results and the trained adapter into $OUT/bundle-RUN.tar.partNN (15 MiB pieces) so a
-# run can go on from its adapter on another machine.
+# the run's results (logs, evaluations), the last trainer_state and the adapter (bf16) into
+# $OUT/bundle-RUN.tar.partNN (15 MiB pieces; here: cat the pieces | tar -x) — the last call of a
+# machine, when the full state (`state`, with the optimizer) does not fit.
 # bench-vllm / bench-generate: GRPO steps of the run's shape with and without vLLM → results/bench/train_gpu.json;
 # bench-eval: base and trained through vLLM at n = 20 → results/bench/eval_gpu.json (both copied to $OUT).
 # Headline v2 (one process keeps running across device calls while the machine stays warm):
@@ -81,7 +82,21 @@ for phase in "$@"; do
       [ -f "$TRAIN_DIR/summary.json" ] || { echo "headline: train wrote no $TRAIN_DIR/summary.json" >&2; exit 1; }
       copy_train ;;
     bundle)
-      tar -C /root/stage -cf /root/stage/bundle-$LANG_RUN.tar "results/$LANG_RUN" "models/$RUN/adapter"
+      # the run's results (training logs, evaluations; no pid files), the newest checkpoint's
+      # trainer_state, and the adapter cast to bf16 (half the size; vLLM applies LoRA in bf16) —
+      # from the finished run's adapter folder, else from the newest checkpoint
+      B=/root/stage/bundle; rm -rf "$B" && mkdir -p "$B/results" "$B/adapter"
+      cp -r "$RES" "$B/results/" && find "$B/results" -name '*.pid' -delete
+      ck=$(ls -d /root/stage/models/"$RUN"/checkpoints/checkpoint-* 2>/dev/null | sort -t- -k2 -n | tail -1 || true)
+      ad=/root/stage/models/$RUN/adapter; [ -f "$ad/adapter_model.safetensors" ] || ad=$ck
+      [ -n "$ck" ] && cp "$ck/trainer_state.json" "$B/trainer_state.json"
+      cp /root/stage/models/"$RUN"/checkpoints/FINGERPRINT "$B/" 2>/dev/null || true
+      cp "$ad/adapter_config.json" "$B/adapter/"
+      python3 -c "import sys, torch; from safetensors.torch import load_file, save_file; \
+save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, sys.argv[2])" \
+        "$ad/adapter_model.safetensors" "$B/adapter/adapter_model.safetensors"
+      echo "headline: bundle of $RUN: adapter from $ad"
+      tar -C "$B" -cf /root/stage/bundle-$LANG_RUN.tar .
       split -b 15M -d /root/stage/bundle-$LANG_RUN.tar "$OUT/bundle-$LANG_RUN.tar.part"
       (cd "$OUT" && sha256sum /root/stage/bundle-$LANG_RUN.tar | cut -d' ' -f1 > bundle-$LANG_RUN.sha256) ;;
     bench-vllm|bench-generate)

@@ -109,7 +109,11 @@ model)
     # the transformers directory that training and vLLM load (dequantized once, ~1 minute; runs on in
     # the background so staging goes on: `install.sh model-wait` waits for it). Needs the site (gguf).
     hf="$STAGE/models/hf/${name%.gguf}"
-    if [ ! -f "$hf/config.json" ] && [ ! -f "$STAGE/convert.pid" ]; then
+    if [ ! -f /root/site/RARELANG_SITE.txt ]; then
+      # the conversion needs the site's gguf package: started later by `install.sh model-wait`
+      echo "install: the GPU stack (install.sh site) is not complete yet; the conversion waits for it"
+    elif [ ! -f "$hf/config.json" ] && ! { [ -f "$STAGE/convert.pid" ] && kill -0 "$(cat "$STAGE/convert.pid")" 2>/dev/null; }; then
+      # not converted and no conversion running (a failed one is started again)
       . scripts/gpu/env.sh
       setsid nohup python3 -c "import sys; from pathlib import Path; from rarelang.models.hf import gguf_to_hf; gguf_to_hf(Path(sys.argv[1]), Path(sys.argv[2]))" \
         "$STAGE/models/gguf/$name" "$hf" > "$STAGE/convert.log" 2>&1 < /dev/null &
@@ -119,7 +123,10 @@ model)
   fi
   ;;
 model-wait)
+  [ -f "$STAGE/model-pieces/NAME" ] || { echo "install: no model pieces carried yet (install.sh model)" >&2; exit 1; }
   name=$(cat "$STAGE/model-pieces/NAME"); hf="$STAGE/models/hf/${name%.gguf}"
+  # the conversion did not start (the site came after the model) or failed: start it now
+  [ -f "$hf/config.json" ] || bash "$0" model
   while [ ! -f "$hf/config.json" ] && [ -f "$STAGE/convert.pid" ] && kill -0 "$(cat "$STAGE/convert.pid")" 2>/dev/null; do sleep 2; done
   [ -f "$hf/config.json" ] || { echo "install: conversion failed:" >&2; tail -20 "$STAGE/convert.log" >&2; exit 1; }
   echo "install: model directory $hf ready"

@@ -19,7 +19,7 @@ import pandas as pd
 
 from _common import setup, stage_parser
 from rarelang.evaluate.attribution import attribution_table, format_table, names
-from rarelang.train.dataset import entry_signature
+from rarelang.prompts import entry_signature
 
 
 def names_entry_from_split(df: pd.DataFrame, heldout: Path) -> pd.Series:
@@ -49,7 +49,7 @@ def main() -> int:
         if set(df["suite"]) - {"heldout"}:
             ap.error("these completions have no program column: only held-out rows can be rebuilt "
                      "(instruction prompts: the program is the completion's code block)")
-        from rarelang.train.extract import extract_code
+        from rarelang.completions import extract_code
         df["program"] = [extract_code(c, lg) for c, lg in zip(df["completion"], df["lang"])]
     rows = attribution_table(df, names)
     out = Path(args.output)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from _common import setup, stage_parser
 from rarelang.evaluate.run import run_evaluation
+from rarelang.params import default
 from rarelang.train.bench import append_record
 
 
@@ -48,7 +49,7 @@ def main() -> int:
         rec = {"label": f"{args.label}/{t['model']}/{t['suite']}/{t['setting']}", "device": device,
                "backend": t["backend"], "model": t["model"], "adapter": bool(spec.get("adapter")),
                "suite": t["suite"], "setting": t["setting"], "problems": t["problems"], "n": t["n"],
-               "completions": t["completions"], "max_tokens": int(ep.get("max_tokens", 512)),
+               "completions": t["completions"], "max_tokens": int(ep.get("max_tokens", default("evaluate.max_tokens", 256))),
                "generation_s": t["generation_s"], "scoring_s": t["scoring_s"],
                "completions_per_s": round(t["completions"] / t["generation_s"], 1) if t["generation_s"] else None,
                "engine_start_s": starts.get(t["model"]), "pass@1": per_lang,

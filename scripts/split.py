@@ -11,6 +11,7 @@ from pathlib import Path
 
 from _common import setup, stage_parser, write_json
 from rarelang.data.split import carve_validation, load_entry_points, load_multipl_e_texts, split_dataset
+from rarelang.params import default
 from rarelang.schema import read_table, write_table
 
 
@@ -24,6 +25,7 @@ def main() -> int:
     args = ap.parse_args()
     params, repo = setup(args)
     sp = params.get("split") or {}
+    seed = int(sp.get("seed", default("split.seed", 0)))   # params.yaml's when the params leave it out
     df = read_table(repo / args.validated, "translations")
     ref, names = None, None
     mdir = sp.get("multipl_e_dir")
@@ -32,13 +34,12 @@ def main() -> int:
         ref = load_multipl_e_texts(mpath)
         names = load_entry_points(mpath, list(sp.get("decontam_entry_points", ["humaneval"])))
     train, test, report = split_dataset(df, test_fraction=float(sp.get("test_fraction", 0.2)),
-                                        seed=int(sp.get("seed", 0)),
+                                        seed=seed,
                                         dedup_threshold=float(sp.get("dedup_threshold", 0.9)),
                                         decontam_ngram=int(sp.get("decontam_ngram", 13)), reference=ref,
                                         entry_points=names,
                                         min_shared_assertions=int(sp.get("min_shared_assertions", 2)))
-    train, validation, per_lang = carve_validation(train, int(sp.get("validation_per_language", 0)),
-                                                   int(sp.get("seed", 0)))
+    train, validation, per_lang = carve_validation(train, int(sp.get("validation_per_language", 0)), seed)
     report["validation"] = {"rows": int(len(validation)), "per_language": per_lang,
                             "train_rows_after": int(len(train))}
     cols = ["task_id", "lang", "prompt", "solution", "tests", "source"]

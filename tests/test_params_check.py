@@ -79,3 +79,19 @@ def test_code_defaults_are_params_yaml_defaults():
     lora = lora_settings({"r": 4})
     assert lora["r"] == 4 and lora["target_modules"] == REF["train"]["lora"]["target_modules"]
     assert lora["alpha"] == REF["train"]["lora"]["alpha"]
+
+
+def test_stage_defaults_are_params_yaml_defaults():
+    """Teacher sampling and the sample stage's seed/min_tests, when the params leave them out, are
+    params.yaml's values (they were 768 tokens / seed 0 / min_tests 1 in the code)."""
+    from rarelang.data.sample import run_sample
+    from rarelang.translate.backends import make_backend
+    sampling = make_backend({"backend": "cache", "model": "m"}, ROOT).sampling()
+    assert sampling == {k: REF["translate"][k] for k in ("temperature", "top_p", "max_tokens", "seed")}
+    emb = {"n": 4, "embedded_path": REF["sample"]["embedded_path"]}
+    partial = run_sample({"data": {"source": "embedded"}, "sample": emb}, ROOT)
+    full = run_sample({"data": {"source": "embedded"}, "sample": {**emb, "seed": REF["sample"]["seed"],
+                                                                   "min_tests": REF["sample"]["min_tests"]}}, ROOT)
+    other = run_sample({"data": {"source": "embedded"}, "sample": {**emb, "seed": 0, "min_tests": 1}}, ROOT)
+    assert partial.equals(full)
+    assert not partial.equals(other)       # the defaults matter: the old literals pick other problems

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from rarelang.languages import get_language
-from rarelang.train.dataset import build_prompt, entry_signature, training_frame
+from rarelang.prompts import build_prompt, entry_signature
+from rarelang.train.dataset import training_frame
 
 
 @pytest.mark.parametrize("lang,solution,tests,expected", [

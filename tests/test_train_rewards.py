@@ -5,8 +5,8 @@ import asyncio
 import pytest
 
 from rarelang.sandbox import Status
-from rarelang.train.dataset import build_prompt, first_test
-from rarelang.train.extract import extract_code
+from rarelang.prompts import build_prompt, first_test
+from rarelang.completions import extract_code
 from rarelang.train.rewards import ExecutionReward, FormatReward
 
 JL_T = "using Test\n@test f(1) == 2\n@test f(2) == 3\n"

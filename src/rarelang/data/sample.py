@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..languages import canonical_language
+from ..params import default
 from ..schema import PROBLEMS, frame_from_records
 from ..seed import read_seed
 
@@ -107,7 +108,7 @@ def run_sample(params: dict[str, Any], repo: Path) -> pd.DataFrame:
     data = params.get("data") or {}
     sp = params.get("sample") or {}
     source = data.get("source", "embedded")
-    seed = int(sp.get("seed", 0))
+    seed = int(sp.get("seed", default("sample.seed", 0)))
     n = sp.get("n")
     if source == "seed":
         sd = params.get("seed") or {}
@@ -117,7 +118,7 @@ def run_sample(params: dict[str, Any], repo: Path) -> pd.DataFrame:
         # one sample per language keeps every language's share
         parts = [sample_problems(g, n, seed) for _, g in df.groupby("seed_lang", sort=True)]
         return pd.concat(parts, ignore_index=True)
-    min_tests, max_tests = int(sp.get("min_tests", 1)), sp.get("max_tests")
+    min_tests, max_tests = int(sp.get("min_tests", default("sample.min_tests", 1))), sp.get("max_tests")
     if source == "acecode":
         raw, where = load_acecode(sp.get("acecode_dataset", "TIGER-Lab/AceCode-87K")), "AceCode-87K"
     elif source in ("local", "embedded"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ..languages import get_language
-from ..train.extract import extract_code
+from ..completions import extract_code
 from .suites import Problem
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..languages import canonical_language
+from ..params import default
 from ..sandbox import Job, SandboxPool, Status
 from .generators import (Generator, LlamaCppGenerator, OpenAIGenerator, ReplayGenerator, TransformersGenerator,
                          VLLMGenerator, adapter_rank)
@@ -32,7 +33,7 @@ def make_generator(spec: dict[str, Any], repo: Path, engines: dict[Any, Any] | N
     the largest LoRA rank among its adapters (the shared engine must serve them all)."""
     backend = spec.get("backend", "transformers")
     if backend == "auto":                   # vLLM on a GPU with vllm installed, else transformers
-        from ..train.run import vllm_available
+        from ..models.resolve import vllm_available
         backend = "vllm" if vllm_available() else "transformers"
     chat = bool(spec.get("chat", True))
     adapter = spec.get("adapter")
@@ -46,7 +47,7 @@ def make_generator(spec: dict[str, Any], repo: Path, engines: dict[Any, Any] | N
     if backend == "openai":
         return OpenAIGenerator(spec["model"], spec.get("base_url", "http://localhost:8000/v1"),
                                spec.get("api_key_env", "OPENAI_API_KEY"), chat=chat)
-    from ..train.modeling import resolve_model_dir
+    from ..models.resolve import resolve_model_dir
     if backend == "vllm":
         model = local_model(str(spec["model"]), repo)
         kw = dict(spec.get("vllm") or {})
@@ -74,7 +75,7 @@ def local_model(model: str, repo: Path) -> str:
     """A transformers directory for a packaged name, .gguf file or directory (converted once); any
     other string is passed on as it is (a hub id, for machines that reach a hub)."""
     from ..models.registry import MODELS
-    from ..train.modeling import resolve_model_dir
+    from ..models.resolve import resolve_model_dir
     p = Path(model)
     if model in MODELS or p.suffix == ".gguf" or p.is_dir():
         return str(resolve_model_dir(model, repo / "models"))
@@ -200,7 +201,7 @@ def run_evaluation(params: dict[str, Any], repo: Path, *, out_dir: Path, progres
     heldout = Path(ep.get("heldout", "data/processed/test.parquet"))
     heldout = heldout if heldout.is_absolute() else repo / heldout
     limit = ep.get("limit")
-    seed = int(ep.get("seed", 0))
+    seed = int(ep.get("seed", default("evaluate.seed", 0)))
     suites = {}
     for s in ep.get("suites", ["heldout"]):
         probs = load_suite(s, heldout_path=heldout, languages=langs, multipl_e_dir=mdir,
@@ -239,7 +240,7 @@ def run_evaluation(params: dict[str, Any], repo: Path, *, out_dir: Path, progres
                         for protocol in (protocols_for(suite, spec, protocols)
                                          if not isinstance(gen, ReplayGenerator) else [None]):
                             df = evaluate_model(name, gen, probs, suite, setting, pool,
-                                                max_tokens=int(ep.get("max_tokens", 512)),
+                                                max_tokens=int(ep.get("max_tokens", default("evaluate.max_tokens", 256))),
                                                 timeout_s=ep.get("timeout_s"), seed=seed,
                                                 replay_is_code=bool(spec.get("replay_is_code", False)),
                                                 progress=progress, protocol=protocol)

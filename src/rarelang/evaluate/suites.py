@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..schema import read_table
-from ..train.dataset import build_prompt, entry_signature
+from ..prompts import build_prompt, entry_signature
 from .repair import repair_problem
 
 MULTIPLE_SUITES = ("humaneval-r", "humaneval-jl", "mbpp-r", "mbpp-jl")

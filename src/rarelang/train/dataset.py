@@ -1,74 +1,16 @@
-"""The GRPO training set: conversational prompts with the ``lang`` and ``tests`` columns the
-reward function needs. Prompts never contain a test case unless ``include_first_test`` is on (an
-ablation: the original work put the first test in the prompt, which leaks into evaluation)."""
+"""The GRPO training set: conversational prompts (rarelang.prompts) with the ``lang`` and ``tests``
+columns the reward function needs."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ..languages import canonical_language, get_language
+from ..languages import canonical_language
+from ..prompts import build_prompt, entry_signature
 from ..schema import read_table
-
-INSTRUCTION = ("Solve the following problem in {display}. Answer with the complete {display} code in a "
-               "single ```{fence} code block; do not write tests.\n\n{prompt}")
-
-
-def _balanced_call(text: str, start: int) -> str:
-    """The call starting at ``start`` up to its matching closing parenthesis."""
-    depth, i, quote = 0, text.index("(", start), None
-    for j in range(i, len(text)):
-        c = text[j]
-        if quote:
-            if c == quote and text[j - 1] != "\\":
-                quote = None
-        elif c in "'\"":
-            quote = c
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-            if depth == 0:
-                return text[start:j + 1]
-    return text[start:]
-
-
-def first_test(tests: str, lang: str) -> str:
-    """The first test case of a test file (Julia: the first @test line; R: the first
-    test_that block, else the first expectation / stopifnot), for the ablation."""
-    if lang == "julia":
-        m = re.search(r"^\s*@test\b.*$", tests, re.M)
-        return m.group(0).strip() if m else ""
-    m = re.search(r"\b(test_that|expect_[a-z_]+|stopifnot)\s*\(", tests)
-    return _balanced_call(tests, m.start()).strip() if m else ""
-
-
-SIGNATURE = "\n\nWrite it as a function with this signature:\n```{fence}\n{signature}\n```"
-
-
-def entry_signature(solution: str, tests: str, lang: str) -> tuple[str, str]:
-    """(entry point, signature) the tests call, from the reference solution; ("", "") if none."""
-    found = get_language(lang).entry_point(solution or "", tests or "")
-    return found if found else ("", "")
-
-
-def build_prompt(prompt: str, lang: str, tests: str = "", include_first_test: bool = False,
-                 signature: str = "") -> str:
-    """The instruction a model gets: the problem, then (MultiPL-E gives every prompt one) the
-    signature of the function the tests call, and, only for the ablation, the first test."""
-    language = get_language(lang)
-    text = INSTRUCTION.format(display=language.display, fence=language.fence, prompt=prompt.strip())
-    if signature:
-        text += SIGNATURE.format(fence=language.fence, signature=signature)
-    if include_first_test:
-        t = first_test(tests, lang)
-        if t:
-            text += f"\n\nFor example, this test must pass:\n```{language.fence}\n{t}\n```"
-    return text
-
 
 def training_frame(path: Path, languages: list[str], include_first_test: bool = False,
                    limit: int | None = None, seed: int = 0, signature: bool = True) -> pd.DataFrame:

@@ -12,26 +12,6 @@ from ..params import default
 log = logging.getLogger(__name__)
 
 
-def resolve_model_dir(model: str, models_dir: Path) -> Path:
-    """A transformers directory for ``model`` (dir, .gguf file, or packaged name; made if needed)."""
-    p = Path(model)
-    if p.is_dir() and (p / "config.json").exists():
-        return p
-    from ..models.hf import gguf_to_hf
-    from ..models.registry import MODELS, assemble
-    if p.suffix == ".gguf":
-        if not p.exists():
-            raise FileNotFoundError(f"GGUF file not found: {p}")
-        return gguf_to_hf(p, models_dir / "base" / p.stem)
-    if model in MODELS:
-        out = models_dir / "base" / model
-        if (out / "config.json").exists():
-            return out
-        return gguf_to_hf(assemble(model, models_dir / "gguf"), out)
-    raise FileNotFoundError(f"model {model!r} is neither a transformers directory, a .gguf file nor a packaged "
-                            f"model ({', '.join(sorted(MODELS))}); there is no model hub here")
-
-
 def import_backend_first(backend: str) -> None:
     """Import Unsloth before anything imports transformers, trl or peft (it patches them at import;
     imported later it warns and leaves optimisations out). A no-op for the transformers backend."""

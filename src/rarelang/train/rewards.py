@@ -16,7 +16,7 @@ from ..sandbox import Job, Outcome, SandboxPool, Status
 from ..sandbox.outcome import STATUSES
 from ..codeblocks import fenced_blocks
 from ..languages import get_language
-from .extract import completion_text, extract_code
+from ..completions import completion_text, extract_code
 
 
 class ExecutionReward:

@@ -29,7 +29,8 @@ from ..params import default
 from ..sandbox import SandboxPool
 from ..watchdog import engine_starting
 from .dataset import to_dataset, training_frame
-from .modeling import import_backend_first, load_student, resolve_model_dir
+from ..models.resolve import resolve_model_dir, vllm_available
+from .modeling import import_backend_first, load_student
 from .completion_log import CompletionLog, completion_log_callback
 from .rewards import ExecutionReward, FormatReward
 
@@ -119,14 +120,6 @@ def resolve_config(params: dict[str, Any], overrides: dict[str, Any] | None = No
     langs = [canonical_language(x) for x in tp.get("languages", ["julia", "r"])]
     run_name = tp.get("run_name") or f"grpo-{'-'.join(langs)}"
     return {**tp, "grpo": grpo, "languages": langs, "run_name": run_name}
-
-
-def vllm_available() -> bool:
-    """A GPU and an importable vllm: where `use_vllm: auto` / `backend: auto` mean vLLM."""
-    import importlib.util
-
-    import torch
-    return torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None
 
 
 def _json_safe(x: Any) -> Any:

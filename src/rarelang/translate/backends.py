@@ -15,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
+from ..params import default
+
 log = logging.getLogger(__name__)
 Messages = list[dict[str, str]]
 
@@ -148,13 +150,9 @@ class LocalBackend(TeacherBackend):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        p = Path(self.model)
-        if p.is_dir():
-            hf_dir = p
-        else:
-            from ..models.hf import gguf_to_hf
-            gguf = self._gguf(models_dir)
-            hf_dir = gguf_to_hf(gguf, models_dir / "base" / gguf.stem.replace("-q4_k_m", ""))
+        from ..models.resolve import resolve_model_dir
+        # one resolution for teacher and student: the same transformers directory for the same model
+        hf_dir = resolve_model_dir(self.model, models_dir)
         torch.set_num_threads(self.threads)
         tok = AutoTokenizer.from_pretrained(hf_dir)
         tok.padding_side = "left"
@@ -186,8 +184,9 @@ class LocalBackend(TeacherBackend):
 def make_backend(tp: dict[str, Any], repo: Path) -> TeacherBackend:
     backend = tp.get("backend", "local")
     model = str(tp.get("model", ""))
-    sampling = {"temperature": float(tp.get("temperature", 0.0)), "top_p": float(tp.get("top_p", 1.0)),
-                "max_tokens": int(tp.get("max_tokens", 768)), "seed": int(tp.get("seed", 0))}
+    # what the params leave out is params.yaml's (one set of defaults)
+    sampling = {k: cast(tp.get(k, default(f"translate.{k}", fb))) for k, cast, fb in
+                (("temperature", float, 0.0), ("top_p", float, 1.0), ("max_tokens", int, 640), ("seed", int, 0))}
     if backend == "cache":
         return CacheOnlyBackend(str(tp.get("replay_backend", "local")), model, sampling)
     if backend == "openai":

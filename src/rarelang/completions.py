@@ -1,12 +1,13 @@
-"""Pull the program out of a model completion (fenced or bare)."""
+"""Pull the program out of a model completion (fenced or bare) — the one rule training's reward and
+evaluation's chat protocol share."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from ..codeblocks import fenced_blocks
-from ..languages import get_language
+from .codeblocks import fenced_blocks
+from .languages import get_language
 
 _CODE_HINT = {"julia": re.compile(r"^\s*(function\s+\w|\w+\s*\([^)]*\)\s*=[^=]|using\s+\w|struct\s+\w)", re.M),
               "r": re.compile(r"(<-|=)\s*function\s*\(", re.M)}

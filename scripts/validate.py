@@ -11,6 +11,7 @@ import sys
 from _common import setup, stage_parser, write_json
 from rarelang.data.validate import funnel, validate
 from rarelang.languages import canonical_language
+from rarelang.rewards import RewardTable
 from rarelang.sandbox import SandboxPool
 from rarelang.schema import read_table, write_table
 
@@ -33,7 +34,7 @@ def main() -> int:
         sampled = {lang: len(problems) for lang in langs}
     with SandboxPool.from_params(params) as pool:
         outcomes = validate(translations, pool, (params.get("validate") or {}).get("timeout_s"),
-                            progress=not args.quiet)
+                            progress=not args.quiet, rewards=RewardTable.from_params(params.get("reward")))
     kept = translations[outcomes["status"].to_numpy() == "passed"]
     write_table(outcomes, repo / args.outcomes, "outcomes")
     write_table(kept, repo / args.output, "translations")

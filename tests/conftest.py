@@ -7,13 +7,13 @@ import os
 
 import pytest
 
-from rarelang.sandbox import RewardTable, SandboxConfig, SandboxPool
+from rarelang.sandbox import SandboxConfig, SandboxPool
 
 
 def make_pool(**overrides) -> SandboxPool:
     cfg = SandboxConfig(**{"backend": os.environ.get("RARELANG_TEST_BACKEND", "bwrap"), "workers": 2, "timeout_s": 10, "memory_mb": 512,
                            "max_output_bytes": 64 * 1024, **overrides})
-    return SandboxPool(cfg, RewardTable())
+    return SandboxPool(cfg)
 
 
 @pytest.fixture(scope="session")

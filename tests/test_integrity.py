@@ -10,6 +10,7 @@ come out as anything but `passed`; the legitimate programs at the end must still
 
 import pytest
 
+from rarelang.rewards import RewardTable
 from rarelang.sandbox import Job, Status
 
 JL_TESTS = 'using Test\n@testset "add" begin\n    @test add(1, 2) == 3\n    @test add(2, 2) == 4\nend\n'
@@ -27,7 +28,8 @@ def assert_not_passed(out, *allowed: Status):
     assert out.status is not Status.PASSED, f"a wrong program passed: {out.message}"
     if allowed:
         assert out.status in allowed, (out.status, out.message)
-    assert out.reward <= 0.5 * out.tests_passed / max(1, out.tests_total) or out.reward < 0
+    reward = RewardTable().score(out)
+    assert reward <= 0.5 * out.tests_passed / max(1, out.tests_total) or reward < 0
 
 
 # ------------------------------------------------------------------ Julia: values equal to anything

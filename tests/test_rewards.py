@@ -1,7 +1,8 @@
 import pytest
 
 from rarelang.params import load_params
-from rarelang.sandbox import Outcome, RewardTable, Status
+from rarelang.rewards import RewardTable
+from rarelang.sandbox import Outcome, Status
 
 
 @pytest.mark.parametrize("status,passed,total,expected", [

@@ -51,7 +51,7 @@ def test_status(pool, name):
     if passed is not None:
         assert (out.tests_passed, out.tests_total) == (passed, total)
     assert out.id == name and out.lang == lang
-    assert out.reward == pool.rewards(out.status, out.tests_passed, out.tests_total)
+    assert not hasattr(out, "reward")       # the sandbox returns outcomes; rarelang.rewards maps them
     assert out.duration_s >= 0
 
 

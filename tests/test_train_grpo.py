@@ -51,10 +51,11 @@ def test_two_real_steps_with_rewards_that_flowed(first_run):
     assert len(calls) == 2 and all(len(c) == 8 for c in calls)        # 2 prompts × 4 generations per step
     logged = [h for h in res["trainer"].state.log_history if "reward" in h]
     assert len(logged) == 2
+    table = res["reward"].rewards
     for entry, outcomes in zip(logged, calls):
         for s in STATUSES:   # the logged fractions are exactly what the sandbox returned
             assert entry[f"status/{s}"] == pytest.approx(sum(o.status.value == s for o in outcomes) / len(outcomes))
-        assert entry["reward"] == pytest.approx(sum(o.reward for o in outcomes) / len(outcomes))
+        assert entry["reward"] == pytest.approx(sum(table.score(o) for o in outcomes) / len(outcomes))
         for key in ("frac_reward_zero_std", "kl" if "kl" in entry else "entropy", "timing/generation_s",
                     "timing/loss_backward_s", "completions/mean_length"):
             assert key in entry
@@ -82,7 +83,7 @@ def test_rewarded_completions_are_logged_for_audit(first_run):
     first = res["reward"].history[0]
     assert len(log) == len(first) == 8 and set(log["call"]) == {0} and set(log["step"]) == {0}
     assert log["status"].tolist() == [o.status.value for o in first]
-    assert log["reward"].tolist() == pytest.approx([o.reward for o in first])
+    assert log["reward"].tolist() == pytest.approx([res["reward"].rewards.score(o) for o in first])
     assert set(log["task_id"]) <= {f"t{i}" for i in range(4)} and set(log["lang"]) <= {"julia", "r"}
     assert log["completion"].map(type).eq(str).all()
 
@@ -91,11 +92,11 @@ def test_completion_log_keeps_every_kth_call_and_appends_on_resume(tmp_path):
     from types import SimpleNamespace as NS
     import pandas as pd
     from rarelang.train.completion_log import CompletionLog
-    o = NS(status=NS(value="passed"), tests_passed=1, tests_total=1, reward=1.0, message="")
+    o = NS(status=NS(value="passed"), tests_passed=1, tests_total=1, message="")
     log = CompletionLog(tmp_path / "c.parquet", every=2, per_call=1)
     for step in range(5):
         log.step = step
-        log.record(["a", "b"], [o, o], ["t1", "t2"], ["r", "r"])
+        log.record(["a", "b"], [o, o], [1.0, 1.0], ["t1", "t2"], ["r", "r"])
         if step == 2:
             log.flush()
     log.flush()
@@ -103,7 +104,7 @@ def test_completion_log_keeps_every_kth_call_and_appends_on_resume(tmp_path):
     assert df["step"].tolist() == [0, 2, 4] and df["index"].tolist() == [0, 0, 0]
     resumed = CompletionLog(tmp_path / "c.parquet", every=2)       # a later part from step 3 on
     resumed.step = 3
-    resumed.record(["x"], [o], ["t9"], ["julia"])
+    resumed.record(["x"], [o], [1.0], ["t9"], ["julia"])
     resumed.flush()
     df = pd.read_parquet(tmp_path / "c.parquet")
     assert df["step"].tolist() == [0, 2, 3]                         # the part's own rows replace later ones

@@ -7,6 +7,7 @@ import pytest
 from rarelang.sandbox import Status
 from rarelang.prompts import build_prompt, first_test
 from rarelang.completions import extract_code
+from rarelang.rewards import RewardTable
 from rarelang.train.rewards import ExecutionReward, FormatReward
 
 JL_T = "using Test\n@test f(1) == 2\n@test f(2) == 3\n"
@@ -45,7 +46,7 @@ def test_every_status_through_the_reward(pool):
     outcomes = fn.history[-1]
     for (lang, _, comp, expected), o, r in zip(CASES, outcomes, rewards):
         assert o.status is expected, (lang, comp, o.status, o.message)
-        assert r == pool.rewards(o.status, o.tests_passed, o.tests_total)
+        assert r == fn.rewards.score(o) == RewardTable()(o.status, o.tests_passed, o.tests_total)
     assert rewards[3] == pytest.approx(0.25)         # 1 of 2 tests: 0.5 × 1/2
     assert logged["status/passed"] == pytest.approx(4 / len(CASES))
     assert logged["pass_rate"] == logged["status/passed"]

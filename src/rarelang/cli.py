@@ -15,6 +15,7 @@ from typing import Any, Iterator
 
 from .languages import LANGUAGES, UnknownLanguage, canonical_language
 from .params import load_params
+from .rewards import RewardTable
 from .sandbox import Job, Outcome, SandboxPool, Status
 from .sandbox.outcome import STATUSES
 
@@ -45,6 +46,19 @@ def _usage_error(msg: str) -> int:
     return EXIT_USAGE
 
 
+def _reward_table(args: argparse.Namespace) -> RewardTable:
+    return RewardTable.from_params((load_params(args.params) if args.params else load_params()).get("reward"))
+
+
+def _outcome_record(o: Outcome, table: RewardTable) -> dict[str, Any]:
+    """An outcome as printed/written by `exec --json` and `exec-batch`: the sandbox's fields with the
+    reward the table gives it after tests_total (the sandbox itself returns no reward)."""
+    d = o.to_dict()
+    keys = list(d)
+    at = keys.index("tests_total") + 1
+    return {**{k: d[k] for k in keys[:at]}, "reward": table.score(o), **{k: d[k] for k in keys[at:]}}
+
+
 def cmd_exec(args: argparse.Namespace) -> int:
     try:
         lang = canonical_language(args.lang)
@@ -54,12 +68,14 @@ def cmd_exec(args: argparse.Namespace) -> int:
     tests = _read_text(args.tests, "tests")
     with _pool(args) as pool:
         out = pool.run(Job(lang, code, tests, id=args.id or "", timeout_s=args.timeout))
+    table = _reward_table(args)
+    reward = table.score(out)           # what training would pay for it
     if args.json:
-        print(json.dumps(out.to_dict(), ensure_ascii=False))
+        print(json.dumps(_outcome_record(out, table), ensure_ascii=False))
     else:
         print(f"status:   {out.status.value}")
         print(f"tests:    {out.tests_passed}/{out.tests_total} passed")
-        print(f"reward:   {out.reward:+.3f}")
+        print(f"reward:   {reward:+.3f}")
         print(f"duration: {out.duration_s:.3f}s")
         if out.message:
             print(f"message:  {out.message}")
@@ -161,10 +177,11 @@ def cmd_exec_batch(args: argparse.Namespace) -> int:
               file=sys.stderr)
     counts = {s: 0 for s in STATUSES}
     mode = "a" if args.resume else "w"
+    table = _reward_table(args)
     with open(out_path, mode, encoding="utf-8") as out:
         def write(o: Outcome) -> None:
             counts[o.status.value] += 1
-            out.write(json.dumps(o.to_dict(), ensure_ascii=False) + "\n")
+            out.write(json.dumps(_outcome_record(o, table), ensure_ascii=False) + "\n")
             out.flush()
         for o in bad:
             if o.id not in done:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..rewards import RewardTable
 from ..sandbox import Job, SandboxPool
 from ..schema import OUTCOMES, frame_from_records
 
@@ -13,14 +14,15 @@ FUNNEL_STEPS = ("sampled", "parsed", "syntax_ok", "runs", "passes")
 
 
 def validate(translations: pd.DataFrame, pool: SandboxPool, timeout_s: float | None = None,
-             progress: bool = True) -> pd.DataFrame:
+             progress: bool = True, rewards: RewardTable | None = None) -> pd.DataFrame:
+    rewards = rewards or RewardTable()
     jobs = [Job(r.lang, r.solution, r.tests, id=f"{r.task_id}\t{r.lang}", timeout_s=timeout_s)
             for r in translations.itertuples(index=False)]
     outs = pool.run_all(jobs, progress=progress, desc="validate")
     rows = []
     for r, o in zip(translations.itertuples(index=False), outs):
         rows.append({"task_id": r.task_id, "lang": r.lang, "status": o.status.value,
-                     "tests_passed": o.tests_passed, "tests_total": o.tests_total, "reward": o.reward,
+                     "tests_passed": o.tests_passed, "tests_total": o.tests_total, "reward": rewards.score(o),
                      "duration_s": o.duration_s, "message": o.message[:500]})
     return frame_from_records(rows, OUTCOMES)
 

@@ -10,6 +10,5 @@ Public API::
 from .config import SandboxConfig
 from .outcome import STATUSES, Job, Outcome, Status
 from .pool import SandboxPool
-from .rewards import RewardTable
 
-__all__ = ["Job", "Outcome", "RewardTable", "SandboxConfig", "SandboxPool", "STATUSES", "Status"]
+__all__ = ["Job", "Outcome", "SandboxConfig", "SandboxPool", "STATUSES", "Status"]

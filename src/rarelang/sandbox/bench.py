@@ -28,7 +28,6 @@ from .config import SandboxConfig
 from .outcome import Job
 from .backends import make_backend
 from .pool import SandboxPool
-from .rewards import RewardTable
 from .worker import sandbox_preexec
 
 PLAIN_ARGS = {"julia": ["--startup-file=no", "--history-file=no"], "r": ["--vanilla"]}
@@ -82,9 +81,9 @@ def _timed_fresh_file(cfg: SandboxConfig, jobs: list[Job]) -> dict[str, Any]:
 def bench_language(cfg: SandboxConfig, lang: str, jobs: list[Job], warm_repeats: int = 5,
                    progress: bool = True) -> dict[str, Any]:
     fresh_file = _timed_fresh_file(cfg, jobs)
-    with SandboxPool(cfg, RewardTable(), fresh=True) as pool:
+    with SandboxPool(cfg, fresh=True) as pool:
         fresh = _timed(pool, jobs, progress, f"{lang} fresh")
-    with SandboxPool(cfg, RewardTable()) as pool:
+    with SandboxPool(cfg) as pool:
         t0 = time.perf_counter()
         pool.warm_up([lang])
         for f in pool._slots[lang].spares:      # a spare still starting would compete for the cores

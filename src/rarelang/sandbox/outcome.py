@@ -42,7 +42,6 @@ class Outcome:
     status: Status
     tests_passed: int = 0
     tests_total: int = 0
-    reward: float = 0.0
     duration_s: float = 0.0
     stdout: str = ""
     stderr: str = ""

@@ -21,12 +21,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Iterable, Iterator
 
 from ..languages import InterpreterNotFound, UnknownLanguage, canonical_language, get_language
-from ..params import load_params, section
+from ..params import load_params
 from .backends import SandboxUnavailable, make_backend
 from .classify import RawResult, classify
 from .config import SandboxConfig
 from .outcome import Job, Outcome, Status
-from .rewards import RewardTable
 from .worker import Worker, WorkerStartError
 
 log = logging.getLogger(__name__)
@@ -173,10 +172,8 @@ class _LanguageSlots:
 
 
 class SandboxPool:
-    def __init__(self, cfg: SandboxConfig | None = None, rewards: RewardTable | None = None,
-                 *, fresh: bool = False):
+    def __init__(self, cfg: SandboxConfig | None = None, *, fresh: bool = False):
         self.cfg = cfg or SandboxConfig.from_params()
-        self.rewards = rewards or RewardTable()
         self.fresh = fresh
         self.backend = make_backend(self.cfg)
         self.backend.check()
@@ -190,7 +187,7 @@ class SandboxPool:
     def from_params(cls, params: dict | None = None, *, fresh: bool = False, **overrides) -> "SandboxPool":
         params = load_params() if params is None else params
         cfg = SandboxConfig.from_params(params, **overrides)
-        return cls(cfg, RewardTable.from_params(section(params, "reward")), fresh=fresh)
+        return cls(cfg, fresh=fresh)
 
     # ------------------------------------------------------------------ context
     def __enter__(self) -> "SandboxPool":
@@ -230,7 +227,7 @@ class SandboxPool:
 
     # ------------------------------------------------------------------ running jobs
     def _error(self, job: Job, message: str, t0: float) -> Outcome:
-        return Outcome(Status.SANDBOX_ERROR, reward=self.rewards(Status.SANDBOX_ERROR),
+        return Outcome(Status.SANDBOX_ERROR,
                        duration_s=time.monotonic() - t0, message=message, id=job.id, lang=job.lang)
 
     def run(self, job: Job) -> Outcome:
@@ -269,7 +266,6 @@ class SandboxPool:
             status=verdict.status,
             tests_passed=verdict.passed,
             tests_total=verdict.total,
-            reward=self.rewards(verdict.status, verdict.passed, verdict.total),
             duration_s=float(seconds) if isinstance(seconds, (int, float)) else duration,
             stdout=stdout,
             stderr=stderr,

@@ -21,9 +21,10 @@ class CompletionLog:
         self.rows: list[dict[str, Any]] = []
         self.written = 0
 
-    def record(self, completions: list[Any], outcomes: list[Any], task_ids: list[str] | None, langs: list[str],
-               text: Any = str) -> None:
-        """Called by the reward with one call's completions and outcomes; keeps every k-th call."""
+    def record(self, completions: list[Any], outcomes: list[Any], rewards: list[float], task_ids: list[str] | None,
+               langs: list[str], text: Any = str) -> None:
+        """Called by the reward with one call's completions, outcomes and the rewards it paid; keeps every
+        k-th call."""
         call = self.calls
         self.calls += 1
         if call % self.every:
@@ -35,7 +36,7 @@ class CompletionLog:
                               "task_id": (task_ids[i] if task_ids else ""), "lang": langs[i],
                               "completion": text(completions[i]), "status": o.status.value,
                               "tests_passed": int(o.tests_passed), "tests_total": int(o.tests_total),
-                              "reward": float(o.reward), "message": (o.message or "")[:300]})
+                              "reward": float(rewards[i]), "message": (o.message or "")[:300]})
 
     def flush(self) -> None:
         if len(self.rows) == self.written:

@@ -17,13 +17,16 @@ from ..sandbox.outcome import STATUSES
 from ..codeblocks import fenced_blocks
 from ..languages import get_language
 from ..completions import completion_text, extract_code
+from ..rewards import RewardTable
 
 
 class ExecutionReward:
     __name__ = "execution"
 
-    def __init__(self, pool: SandboxPool, timeout_s: float | None = None, completion_log: Any = None):
+    def __init__(self, pool: SandboxPool, timeout_s: float | None = None, completion_log: Any = None,
+                 rewards: RewardTable | None = None):
         self.pool = pool
+        self.rewards = rewards or RewardTable()      # outcome → reward (params.yaml `reward`)
         self.timeout_s = timeout_s
         self.completion_log = completion_log        # a CompletionLog: what the reward paid for, for audit
         self.history: list[list[Outcome]] = []      # outcomes of every call, for inspection/tests
@@ -43,7 +46,7 @@ class ExecutionReward:
         for i, (c, lg, t) in enumerate(zip(completions, lang, tests)):
             code = extract_code(c, lg)
             if code is None:
-                outcomes[i] = Outcome(Status.SYNTAX_ERROR, reward=self.pool.rewards(Status.SYNTAX_ERROR),
+                outcomes[i] = Outcome(Status.SYNTAX_ERROR,
                                       message="no code in the completion", lang=lg)
             else:
                 jobs.append(Job(lg, code, t, id=str(i), timeout_s=self.timeout_s))
@@ -52,9 +55,10 @@ class ExecutionReward:
             for i, o in zip(where, await self.pool.arun_all(jobs)):
                 outcomes[i] = o
         done = [o for o in outcomes if o is not None]
+        rewards = [self.rewards.score(o) for o in done]
         self.history.append(done)
         if self.completion_log is not None and self.log_completions:
-            self.completion_log.record(completions, done, columns.get("task_id"), lang, completion_text)
+            self.completion_log.record(completions, done, rewards, columns.get("task_id"), lang, completion_text)
         self.last_seconds = time.perf_counter() - t0
         self.pending_seconds += self.last_seconds
         counts = collections.Counter(o.status.value for o in done)
@@ -64,7 +68,7 @@ class ExecutionReward:
         if log_metric is not None:        # TRL ≥ 1.0 passes it (pyproject: trl ≥ 1.0); train or eval mode
             for k, v in metrics.items():
                 log_metric(k, v)
-        return [o.reward for o in done]
+        return rewards
 
 
 class FormatReward:

@@ -26,6 +26,7 @@ import pandas as pd
 from .. import distributed as dist
 from ..languages import canonical_language
 from ..params import default
+from ..rewards import RewardTable
 from ..sandbox import SandboxPool
 from ..watchdog import engine_starting
 from .dataset import to_dataset, training_frame
@@ -245,7 +246,8 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
     clog_name = "completions.parquet" if dist.rank() == 0 else f"completions.rank{dist.rank()}.parquet"
     clog = CompletionLog(results_dir / clog_name, every=int(lc.get("every", 10)),
                          per_call=lc.get("per_call")) if lc.get("every", 10) else None
-    execution = ExecutionReward(pool, timeout_s=rp.get("timeout_s"), completion_log=clog)
+    execution = ExecutionReward(pool, timeout_s=rp.get("timeout_s"), completion_log=clog,
+                                rewards=RewardTable.from_params(params.get("reward")))
     reward_funcs: list[Any] = [execution]
     if float(rp.get("format_weight", 0.0)) > 0:
         reward_funcs.append(FormatReward(float(rp["format_weight"])))

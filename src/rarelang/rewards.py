@@ -1,11 +1,13 @@
-"""The reward table: execution outcome → scalar reward (values from params.yaml ``reward``)."""
+"""The reward table: execution outcome → scalar reward (values from params.yaml ``reward``). The one
+place rewards are made: the sandbox returns outcomes only; training, validation and `rarelang exec`
+map them here."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .outcome import Outcome, Status
+from .sandbox.outcome import Outcome, Status
 
 
 @dataclass(frozen=True)

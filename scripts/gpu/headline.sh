@@ -41,6 +41,8 @@ fi
 read -r RUN TRAIN_DIR < <(python3 -c "import yaml,sys; t=yaml.safe_load(open(sys.argv[1]))['train']; \
 print(t['run_name'], t.get('results_root', 'results/train') + '/' + t['run_name'])" "$P")
 bg_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# the run's newest checkpoint folder (empty when it has none yet)
+newest_ck() { ls -d /root/stage/models/"$RUN"/checkpoints/checkpoint-* 2>/dev/null | sort -t- -k2 -n | tail -1 || true; }
 # the run's logs, summary and config (what train writes at the end of each part) to $OUT
 copy_train() {
   for f in "$TRAIN_DIR"/*.json "$TRAIN_DIR"/*.csv; do [ -f "$f" ] && cp "$f" "$OUT/$(basename "${f%.*}")-$LANG_RUN.${f##*.}"; done
@@ -87,7 +89,7 @@ for phase in "$@"; do
       # from the finished run's adapter folder, else from the newest checkpoint
       B=/root/stage/bundle; rm -rf "$B" && mkdir -p "$B/results" "$B/adapter"
       cp -r "$RES" "$B/results/" && find "$B/results" -name '*.pid' -delete
-      ck=$(ls -d /root/stage/models/"$RUN"/checkpoints/checkpoint-* 2>/dev/null | sort -t- -k2 -n | tail -1 || true)
+      ck=$(newest_ck)
       ad=/root/stage/models/$RUN/adapter; [ -f "$ad/adapter_model.safetensors" ] || ad=$ck
       [ -n "$ck" ] && cp "$ck/trainer_state.json" "$B/trainer_state.json"
       cp /root/stage/models/"$RUN"/checkpoints/FINGERPRINT "$B/" 2>/dev/null || true
@@ -144,12 +146,12 @@ save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, 
         sleep 60
       done
       copy_train       # and the newest checkpoint's trainer_state: the log so far of a part still running
-      ck=$(ls -d /root/stage/models/"$RUN"/checkpoints/checkpoint-* 2>/dev/null | sort -t- -k2 -n | tail -1 || true)
+      ck=$(newest_ck)
       [ -n "$ck" ] && cp "$ck/trainer_state.json" "$OUT/trainer_state-$LANG_RUN.json" || true
       for d in "$RES"/*-base* "$RES"/*-trained*; do [ -f "$d/metrics.json" ] && copy_eval "$d" "$LANG_RUN-$(basename "$d")"; done
       for lg in "$RES"/*.log; do [ -f "$lg" ] && tail -c 200000 "$lg" > "$OUT/$(basename "$lg" .log)-$LANG_RUN.log"; done ;;
     state)
-      ck=$(ls -d /root/stage/models/"$RUN"/checkpoints/checkpoint-* | sort -t- -k2 -n | tail -1)
+      ck=$(newest_ck); [ -n "$ck" ] || { echo "headline: $RUN has no checkpoint yet" >&2; exit 1; }
       rm -rf /root/stage/state && mkdir -p /root/stage/state
       tar -C /root/stage -cf - "models/$RUN/checkpoints/FINGERPRINT" "${ck#/root/stage/}" "${TRAIN_DIR#/root/stage/}" \
           $( [ -d "/root/stage/models/$RUN/adapter" ] && echo "models/$RUN/adapter" ) \

@@ -22,8 +22,12 @@ from .sandbox.outcome import STATUSES
 EXIT_PASSED, EXIT_NOT_PASSED, EXIT_USAGE = 0, 1, 2
 
 
+def _params(args: argparse.Namespace) -> dict[str, Any]:
+    return load_params(args.params) if args.params else load_params()
+
+
 def _pool(args: argparse.Namespace) -> SandboxPool:
-    params = load_params(args.params) if args.params else load_params()
+    params = _params(args)
     overrides: dict[str, Any] = {}
     if getattr(args, "workers", None):
         overrides["workers"] = args.workers
@@ -47,7 +51,7 @@ def _usage_error(msg: str) -> int:
 
 
 def _reward_table(args: argparse.Namespace) -> RewardTable:
-    return RewardTable.from_params((load_params(args.params) if args.params else load_params()).get("reward"))
+    return RewardTable.from_params(_params(args).get("reward"))
 
 
 def _outcome_record(o: Outcome, table: RewardTable) -> dict[str, Any]:
@@ -68,14 +72,13 @@ def cmd_exec(args: argparse.Namespace) -> int:
     tests = _read_text(args.tests, "tests")
     with _pool(args) as pool:
         out = pool.run(Job(lang, code, tests, id=args.id or "", timeout_s=args.timeout))
-    table = _reward_table(args)
-    reward = table.score(out)           # what training would pay for it
+    record = _outcome_record(out, _reward_table(args))     # with what training would pay for it
     if args.json:
-        print(json.dumps(_outcome_record(out, table), ensure_ascii=False))
+        print(json.dumps(record, ensure_ascii=False))
     else:
         print(f"status:   {out.status.value}")
         print(f"tests:    {out.tests_passed}/{out.tests_total} passed")
-        print(f"reward:   {reward:+.3f}")
+        print(f"reward:   {record['reward']:+.3f}")
         print(f"duration: {out.duration_s:.3f}s")
         if out.message:
             print(f"message:  {out.message}")

@@ -346,9 +346,11 @@ def v2_runs(headline: Path) -> dict[str, dict[str, Any]]:
         cfg_path = d / "train" / "config.json"
         cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
         vpath = d / "train" / "validation.csv"
+        val = pd.read_csv(vpath) if vpath.exists() and vpath.stat().st_size else None
+        if val is not None and not {"step", "eval_pass_rate"} <= set(val.columns):
+            val = None                      # no learning curve in it
         runs[d.name] = {"summary": json.loads(spath.read_text()), "config": cfg.get("train", {}),
-                        "paired": json.loads(ppath.read_text()).get("pairs", {}),
-                        "validation": pd.read_csv(vpath) if vpath.exists() and vpath.stat().st_size else None}
+                        "paired": json.loads(ppath.read_text()).get("pairs", {}), "validation": val}
     return runs
 
 
@@ -389,23 +391,35 @@ def v2_run_facts(run: dict[str, Any]) -> dict[str, Any]:
     steps = sm.get("global_step")
     val = run["validation"]
     curve = None
-    if val is not None and {"step", "eval_pass_rate"} <= set(val.columns):
+    if val is not None:
         curve = (float(val["eval_pass_rate"].iloc[0]), float(val["eval_pass_rate"].iloc[-1]), int(val["step"].iloc[-1]))
     return {"steps": steps, "prompts_seen": steps * pps if (steps is not None and pps) else None,
             "languages": "+".join(cfg.get("languages") or []), "s_per_step": sm.get("mean_step_time"),
             "zero_var": sm.get("mean_frac_reward_zero_std"), "validation": curve}
 
 
+def _v2_run_cells(name: str, f: dict[str, Any], dash: str, arrow: str, esc: Any = str) -> list[str]:
+    """A runs-table row's cells, for LaTeX (dash "--", arrow "$\\to$", esc _tex_escape) or Markdown."""
+    val = f"{f['validation'][0]:.3f} {arrow} {f['validation'][1]:.3f} (step {f['validation'][2]})" \
+        if f["validation"] else dash
+    return [esc(name), esc(f["languages"]), str(f["steps"]), str(f["prompts_seen"] or dash),
+            f"{f['s_per_step']:.2f}" if f["s_per_step"] else dash,
+            f"{f['zero_var']:.2f}" if f["zero_var"] is not None else dash, val]
+
+
+def _v2_pair_cells(x: dict[str, Any], dash: str, emphasis: str = "", esc: Any = str) -> list[str]:
+    """A paired-table row's cells (the difference wrapped in ``emphasis``, e.g. "**" in Markdown)."""
+    lo, hi = x["ci"]
+    return [esc(x["run"]), x["suite"], x["protocol"], x["lang"], str(x["problems"]), f"{x['base']:.3f}",
+            f"{x['trained']:.3f}", f"{emphasis}{x['diff']:+.3f}{emphasis} [{lo:+.3f}, {hi:+.3f}]",
+            f"{x['better']}/{x['worse']}", f"{x['p']:.2g}" if x["p"] is not None else dash]
+
+
 def v2_runs_table(runs: dict[str, dict[str, Any]]) -> str:
     rows = [r"\begin{tabular}{llrrrrl}", r"\toprule",
             r"Run & Trained on & Steps & Prompts seen & s/step & Zero-var.\ groups & Validation pass rate \\", r"\midrule"]
-    for name, r in runs.items():
-        f = v2_run_facts(r)
-        val = f"{f['validation'][0]:.3f} $\\to$ {f['validation'][1]:.3f} (step {f['validation'][2]})" \
-            if f["validation"] else "--"
-        rows.append(f"{_tex_escape(name)} & {_tex_escape(f['languages'])} & {f['steps']} & {f['prompts_seen'] or '--'} & "
-                    + (f"{f['s_per_step']:.2f}" if f["s_per_step"] else "--") + " & "
-                    + (f"{f['zero_var']:.2f}" if f["zero_var"] is not None else "--") + f" & {val} \\\\")
+    rows += [" & ".join(_v2_run_cells(name, v2_run_facts(r), "--", "$\\to$", _tex_escape)) + r" \\"
+             for name, r in runs.items()]
     rows += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(rows) + "\n"
 
@@ -419,10 +433,7 @@ def v2_paired_table(runs: dict[str, dict[str, Any]]) -> str:
         if last is not None and x["run"] != last:
             rows.append(r"\midrule")
         last = x["run"]
-        lo, hi = x["ci"]
-        rows.append(f"{_tex_escape(x['run'])} & {x['suite']} & {x['protocol']} & {x['lang']} & {x['problems']} & "
-                    f"{x['base']:.3f} & {x['trained']:.3f} & {x['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}] & "
-                    f"{x['better']}/{x['worse']} & " + (f"{x['p']:.2g}" if x["p"] is not None else "--") + r" \\")
+        rows.append(" & ".join(_v2_pair_cells(x, "--", esc=_tex_escape)) + r" \\")
     rows += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(rows) + "\n"
 
@@ -431,19 +442,10 @@ def v2_markdown(runs: dict[str, dict[str, Any]]) -> str:
     """The same two tables in Markdown (for READMEs and closing notes)."""
     out = ["| run | trained on | steps | prompts seen | s/step | zero-variance groups | validation pass rate |",
            "|---|---|---|---|---|---|---|"]
-    for name, r in runs.items():
-        f = v2_run_facts(r)
-        val = f"{f['validation'][0]:.3f} → {f['validation'][1]:.3f} (step {f['validation'][2]})" if f["validation"] else "–"
-        out.append(f"| {name} | {f['languages']} | {f['steps']} | {f['prompts_seen'] or '–'} | "
-                   + (f"{f['s_per_step']:.2f}" if f["s_per_step"] else "–") + " | "
-                   + (f"{f['zero_var']:.2f}" if f["zero_var"] is not None else "–") + f" | {val} |")
+    out += ["| " + " | ".join(_v2_run_cells(name, v2_run_facts(r), "–", "→")) + " |" for name, r in runs.items()]
     out += ["", "| run | suite | protocol | language | problems | base | trained | difference [95% CI] | better/worse | sign test p |",
             "|---|---|---|---|---|---|---|---|---|---|"]
-    for x in v2_rows(runs):
-        lo, hi = x["ci"]
-        out.append(f"| {x['run']} | {x['suite']} | {x['protocol']} | {x['lang']} | {x['problems']} | {x['base']:.3f} | "
-                   f"{x['trained']:.3f} | **{x['diff']:+.3f}** [{lo:+.3f}, {hi:+.3f}] | {x['better']}/{x['worse']} | "
-                   + (f"{x['p']:.2g}" if x["p"] is not None else "–") + " |")
+    out += ["| " + " | ".join(_v2_pair_cells(x, "–", "**")) + " |" for x in v2_rows(runs)]
     return "\n".join(out) + "\n"
 
 
@@ -468,7 +470,7 @@ def v2_learning_curves(runs: dict[str, dict[str, Any]], out: Path) -> list[Path]
     drawn = 0
     for name, r in runs.items():
         v = r["validation"]
-        if v is None or not {"step", "eval_pass_rate"} <= set(v.columns):
+        if v is None:
             continue
         ax.plot(v["step"], v["eval_pass_rate"], marker="o", label=name)
         drawn += 1

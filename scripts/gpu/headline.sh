@@ -18,7 +18,8 @@
 #                  and checkpoints then, and goes on from that checkpoint when started again)
 #   eval-bg        start the v2 evaluation (EVAL_CONFIG, default configs/gpu-eval-v2.yaml; results under
 #                  EVAL_TAG-MODELS) of EVAL_MODELS (base | trained | base,trained) in the background,
-#                  EVAL_WORKERS sandbox workers per language (8); TRAINED_ADAPTER: another adapter folder
+#                  EVAL_WORKERS sandbox workers per language (8); TRAINED_ADAPTER: another adapter folder,
+#                  or `best`: the checkpoint with the best validation metric (BUNDLE_ADAPTER likewise for bundle)
 #   wait           wait up to WAIT_S (540) seconds for the background jobs; copy what finished to $OUT
 #   state          the run's full trainer state (last checkpoint: adapter, optimizer, scheduler, RNG,
 #                  trainer_state; its results) as 15 MiB pieces; STATE_FROM..STATE_TO of them to $OUT
@@ -43,6 +44,14 @@ print(t['run_name'], t.get('results_root', 'results/train') + '/' + t['run_name'
 bg_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 # the run's newest checkpoint folder (empty when it has none yet)
 newest_ck() { ls -d /root/stage/models/"$RUN"/checkpoints/checkpoint-* 2>/dev/null | sort -t- -k2 -n | tail -1 || true; }
+# the checkpoint with the best validation metric (grpo.metric_for_best_model), as the newest trainer_state records it
+best_ck() {
+  local ck; ck=$(newest_ck); [ -n "$ck" ] || { echo "headline: $RUN has no checkpoint" >&2; return 1; }
+  python3 -c "import json, sys; b = json.load(open(sys.argv[1]))['best_model_checkpoint']; \
+print(b) if b else sys.exit('headline: no best_model_checkpoint (set train.grpo.metric_for_best_model)')" "$ck/trainer_state.json"
+}
+# an adapter argument: a folder, or `best` (best_ck)
+adapter_arg() { if [ "$1" = best ]; then best_ck; else realpath "$1"; fi; }
 # the run's logs, summary and config (what train writes at the end of each part) to $OUT
 copy_train() {
   for f in "$TRAIN_DIR"/*.json "$TRAIN_DIR"/*.csv; do [ -f "$f" ] && cp "$f" "$OUT/$(basename "${f%.*}")-$LANG_RUN.${f##*.}"; done
@@ -91,6 +100,7 @@ for phase in "$@"; do
       cp -r "$RES" "$B/results/" && find "$B/results" -name '*.pid' -delete
       ck=$(newest_ck)
       ad=/root/stage/models/$RUN/adapter; [ -f "$ad/adapter_model.safetensors" ] || ad=$ck
+      [ -n "${BUNDLE_ADAPTER:-}" ] && ad=$(adapter_arg "$BUNDLE_ADAPTER")     # e.g. best: the checkpoint validation chose
       [ -n "$ck" ] && cp "$ck/trainer_state.json" "$B/trainer_state.json"
       cp /root/stage/models/"$RUN"/checkpoints/FINGERPRINT "$B/" 2>/dev/null || true
       cp "$ad/adapter_config.json" "$B/adapter/"
@@ -129,7 +139,8 @@ save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, 
       python3 scripts/apply_config.py "${EVAL_CONFIG:-configs/gpu-eval-v2.yaml}" --params "/root/stage/params-$LANG_RUN-$tag.yaml"
       printf 'sandbox.workers: %s\n' "${EVAL_WORKERS:-8}" > /root/stage/eval-workers.yaml
       # an adapter from elsewhere (e.g. the committed results/headline/RUN/adapter) instead of the run's own
-      [ -n "${TRAINED_ADAPTER:-}" ] && printf 'evaluate.models.trained.adapter: %s\n' "$(realpath "$TRAINED_ADAPTER")" >> /root/stage/eval-workers.yaml
+      # (or `best`: the checkpoint with the best validation metric)
+      [ -n "${TRAINED_ADAPTER:-}" ] && printf 'evaluate.models.trained.adapter: %s\n' "$(adapter_arg "$TRAINED_ADAPTER")" >> /root/stage/eval-workers.yaml
       python3 scripts/apply_config.py /root/stage/eval-workers.yaml --params "/root/stage/params-$LANG_RUN-$tag.yaml"
       nohup setsid "${WATCH[@]}" python3 scripts/evaluate.py --params "/root/stage/params-$LANG_RUN-$tag.yaml" \
           --models "$em" -o "$RES/$tag" -q >> "$RES/$tag.log" 2>&1 < /dev/null &

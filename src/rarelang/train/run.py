@@ -133,7 +133,7 @@ _CONTINUABLE = {"max_wall_s", "resume", "launcher", "merge", "output_root", "res
                 "data", "validation"}   # data: its bytes are hashed, not its path
 _CONTINUABLE_GRPO = {"max_steps", "save_steps", "save_total_limit", "logging_steps", "report_to", "log_completions",
                      "eval_strategy", "eval_steps", "eval_on_start", "per_device_eval_batch_size",
-                     "num_generations_eval"}
+                     "num_generations_eval", "metric_for_best_model", "greater_is_better"}
 
 
 def run_fingerprint(cfg: dict[str, Any], data_path: Path, reward_values: dict[str, Any] | None) -> str:
@@ -286,7 +286,9 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
 
     history = _json_safe(trainer.state.log_history)
     summary = {"run_name": cfg["run_name"], "global_step": trainer.state.global_step, "wall_s": round(wall, 1),
-               "startup_s": round(startup_s, 1), "resumed_from": resume_from, **summarize(history)}
+               "startup_s": round(startup_s, 1), "resumed_from": resume_from,
+               # the checkpoint with the best validation metric (grpo.metric_for_best_model), if tracked
+               "best_checkpoint": trainer.state.best_model_checkpoint, **summarize(history)}
     result = {"summary": summary, "trainer": trainer, "reward": execution, "out_dir": out_dir,
               "results_dir": results_dir}
     trainer.accelerator.wait_for_everyone()

@@ -217,17 +217,22 @@ def test_attribution_classifies_programs_with_the_real_parsers():
     assert r.to_dict("list") == {"toplevel_other": [False, False, True, False], "imports": [False, True, False, False],
                                  "parsed": [True, True, True, False]}
     assert truncated("```r\nf <- function(x) {", "chat") and not truncated("```r\nx\n```", "chat")
+    # an unclosed fence after complete code is not an answer cut at the token limit
+    assert not truncated("```r\nf <- function(x) x\n", "chat", parsed=True)
     assert truncated("x", "completion") is None
     df = pd.DataFrame({"model": ["base"] * 2 + ["trained"] * 2, "suite": "heldout", "lang": "r", "task_id": ["a", "b"] * 2,
                        "passed": [False, True, True, True], "protocol": "chat",
                        "prompt": ["Write `f`.", "Combine strings.", "Write `f`.", "Combine strings."],
                        "entry_point": ["f", "g", "f", "g"],
-                       "completion": ["```r\nf <- function(x) x\nprint(f(1))\n```", "```r\ng <- function(x) x\n```"] * 2,
-                       "program": ["f <- function(x) x\nprint(f(1))\n", "g <- function(x) x\n"] * 2})
+                       "completion": ["```r\nf <- function(x) x\nprint(f(1))\n```", "```r\ng <- function(x) x\n```",
+                                      "```r\nf <- function(x) x\n", "```r\ng <- function(x) {\n  x +"],
+                       "program": ["f <- function(x) x\nprint(f(1))\n", "g <- function(x) x\n",
+                                   "f <- function(x) x\n", "g <- function(x) {\n  x +"]})
     rows = {r["model"]: r for r in attribution_table(df)}
     assert rows["base"]["share_toplevel_other"] == 0.5 and rows["base"]["pass@1"] == 0.5
     assert rows["base"]["pass@1_naming_entry"] == 0.0 and rows["base"]["pass@1_hidden_entry"] == 1.0
-    assert rows["trained"]["pass@1"] == 1.0 and rows["trained"]["share_truncated"] == 0.0
+    assert rows["trained"]["pass@1"] == 1.0 and rows["base"]["share_truncated"] == 0.0
+    assert rows["trained"]["share_truncated"] == 0.5     # the unclosed fence around code that does not parse
 
 
 def test_heldout_sample_is_fixed_per_language():
@@ -240,3 +245,27 @@ def test_heldout_sample_is_fixed_per_language():
     assert [p.task_id for p in a] == [p.task_id for p in sample_per_language(probs, 10, seed=3)]
     assert [p.task_id for p in a] != [p.task_id for p in sample_per_language(probs, 10, seed=4)]
     assert len(sample_per_language(probs, 100, seed=3)) == len(probs)      # fewer than n: all of them
+
+
+def test_attribution_rebuilds_the_programs_of_slimmed_completions_as_the_evaluation_built_them(monkeypatch):
+    import importlib.util
+    monkeypatch.syspath_prepend(str(repo_root() / "scripts"))
+    spec = importlib.util.spec_from_file_location("attribution_script", repo_root() / "scripts" / "attribution.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    he = next(x for x in multipl_e("humaneval-r", SHARED / "multipl-e") if x.entry_point == "has_close_elements")
+    chat = "```r\nhas_close_elements <- function(numbers, threshold) {\n  FALSE\n}\n```"
+    body = "\n  FALSE\n}\n\n# example\nprint(1)"
+    df = pd.DataFrame({"suite": ["heldout", "humaneval-r", "humaneval-r", "heldout"],
+                       "lang": "r", "task_id": ["t1", he.task_id, he.task_id, "t2"],
+                       "protocol": ["chat", "chat", "completion", "chat"],
+                       "completion": ["```r\nf <- function(x) x\n```", chat, body, "no code here"],
+                       "program": [None, None, None, "kept as stored"]})
+    missing = df["program"].isna()
+    got = script.rebuild_programs(df, missing, SHARED / "multipl-e")
+    assert got[0].strip() == "f <- function(x) x"
+    assert got[1] == multipl_e_program(he, chat, True) and got[1].startswith(he.prompt)
+    assert got[2] == multipl_e_program(he, body, False) and "print(1)" not in got[2]   # cut at MultiPL-E's stops
+    assert got[3] == "kept as stored"                                                     # rows with a program stay
+    nocode = script.rebuild_programs(df.assign(completion="just prose"), missing, SHARED / "multipl-e")
+    assert nocode[0] == ""                                                                # the evaluation's value

@@ -109,13 +109,14 @@ def test_the_paper_types_no_number_by_hand_and_every_macro_it_uses_is_generated(
     assert {u for u in used if u.startswith("Hv")} and used <= defined, sorted(used - defined)
 
 
-def _v2_run(root, name, langs, steps, pairs, validation=None, paired=True):
+def _v2_run(root, name, langs, steps, pairs, validation=None, paired=True, best=None, lr=5e-5):
     d = root / name
     (d / "train").mkdir(parents=True)
     (d / "train" / "summary.json").write_text(json.dumps({"global_step": steps, "mean_step_time": 3.0,
-                                                          "mean_frac_reward_zero_std": 0.25}))
+                                                          "mean_frac_reward_zero_std": 0.25, "best_checkpoint": best}))
     (d / "train" / "config.json").write_text(json.dumps({"train": {"languages": langs, "grpo": {
-        "per_device_train_batch_size": 32, "gradient_accumulation_steps": 2, "num_generations": 8}}}))
+        "per_device_train_batch_size": 32, "gradient_accumulation_steps": 2, "num_generations": 8,
+        "learning_rate": lr}}}))
     if validation is not None:
         pd.DataFrame(validation, columns=["step", "eval_pass_rate"]).to_csv(d / "train" / "validation.csv", index=False)
     if paired:
@@ -134,9 +135,12 @@ def test_headline_v2_tables_from_the_runs_results(tmp_path):
                                       "trained-vs-base/humaneval-r/t0.2/r": (0.105, 0.155)},
             validation=[(0, 0.117), (250, 0.278)])
     _v2_run(h, "unfinished", ["julia"], 10, {}, paired=False)     # no paired.json yet: left out
+    _v2_run(h, "r-lr", ["r"], 340, {"trained-vs-base/heldout/t0.2/r": (0.180, 0.255)}, lr=1e-4,
+            best="/root/stage/models/r-lr/checkpoints/checkpoint-250")     # validation chose step 250
     made = make_headline_v2(h, tmp_path / "fig", tmp_path / "tab")
     md = (tmp_path / "tab" / "summary.md").read_text()
-    assert "| r-0.5b | r | 253 | 2024 | 3.00 | 0.25 | 0.117 → 0.278 (step 250) |" in md   # 253 × 32·2/8 prompts
+    assert "| r-0.5b | r | 5e-05 | 253 | 253 | 2024 | 3.00 | 0.25 | 0.117 → 0.278 (step 250) |" in md   # 253 × 32·2/8
+    assert "| r-lr | r | 1e-04 | 340 | 250 | 2720 |" in md
     assert "unfinished" not in md
     rows = [ln for ln in md.splitlines() if ln.startswith("| r-0.5b | ")][1:]
     assert [r.split(" | ")[1:3] for r in rows] == [["heldout", "chat"], ["humaneval", "chat"], ["humaneval", "completion"]]

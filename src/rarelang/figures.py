@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -393,16 +394,21 @@ def v2_run_facts(run: dict[str, Any]) -> dict[str, Any]:
     curve = None
     if val is not None:
         curve = (float(val["eval_pass_rate"].iloc[0]), float(val["eval_pass_rate"].iloc[-1]), int(val["step"].iloc[-1]))
+    # the model evaluated: the checkpoint validation chose (summary best_checkpoint), else the last step
+    best = re.search(r"checkpoint-(\d+)$", str(sm.get("best_checkpoint") or ""))
     return {"steps": steps, "prompts_seen": steps * pps if (steps is not None and pps) else None,
             "languages": "+".join(cfg.get("languages") or []), "s_per_step": sm.get("mean_step_time"),
-            "zero_var": sm.get("mean_frac_reward_zero_std"), "validation": curve}
+            "zero_var": sm.get("mean_frac_reward_zero_std"), "validation": curve,
+            "lr": (cfg.get("grpo") or {}).get("learning_rate"),
+            "evaluated_step": int(best.group(1)) if best else steps}
 
 
 def _v2_run_cells(name: str, f: dict[str, Any], dash: str, arrow: str, esc: Any = str) -> list[str]:
     """A runs-table row's cells, for LaTeX (dash "--", arrow "$\\to$", esc _tex_escape) or Markdown."""
     val = f"{f['validation'][0]:.3f} {arrow} {f['validation'][1]:.3f} (step {f['validation'][2]})" \
         if f["validation"] else dash
-    return [esc(name), esc(f["languages"]), str(f["steps"]), str(f["prompts_seen"] or dash),
+    return [esc(name), esc(f["languages"]), f"{f['lr']:.0e}" if f["lr"] else dash, str(f["steps"]),
+            str(f["evaluated_step"]), str(f["prompts_seen"] or dash),
             f"{f['s_per_step']:.2f}" if f["s_per_step"] else dash,
             f"{f['zero_var']:.2f}" if f["zero_var"] is not None else dash, val]
 
@@ -416,8 +422,9 @@ def _v2_pair_cells(x: dict[str, Any], dash: str, emphasis: str = "", esc: Any = 
 
 
 def v2_runs_table(runs: dict[str, dict[str, Any]]) -> str:
-    rows = [r"\begin{tabular}{llrrrrl}", r"\toprule",
-            r"Run & Trained on & Steps & Prompts seen & s/step & Zero-var.\ groups & Validation pass rate \\", r"\midrule"]
+    rows = [r"\begin{tabular}{lllrrrrrl}", r"\toprule",
+            r"Run & Trained on & LR & Steps & Evaluated & Prompts seen & s/step & Zero-var.\ groups & Validation pass rate \\",
+            r"\midrule"]
     rows += [" & ".join(_v2_run_cells(name, v2_run_facts(r), "--", "$\\to$", _tex_escape)) + r" \\"
              for name, r in runs.items()]
     rows += [r"\bottomrule", r"\end{tabular}"]
@@ -440,8 +447,8 @@ def v2_paired_table(runs: dict[str, dict[str, Any]]) -> str:
 
 def v2_markdown(runs: dict[str, dict[str, Any]]) -> str:
     """The same two tables in Markdown (for READMEs and closing notes)."""
-    out = ["| run | trained on | steps | prompts seen | s/step | zero-variance groups | validation pass rate |",
-           "|---|---|---|---|---|---|---|"]
+    out = ["| run | trained on | lr | steps | evaluated step | prompts seen | s/step | zero-variance groups | validation pass rate |",
+           "|---|---|---|---|---|---|---|---|---|"]
     out += ["| " + " | ".join(_v2_run_cells(name, v2_run_facts(r), "–", "→")) + " |" for name, r in runs.items()]
     out += ["", "| run | suite | protocol | language | problems | base | trained | difference [95% CI] | better/worse | sign test p |",
             "|---|---|---|---|---|---|---|---|---|---|"]

@@ -119,12 +119,14 @@ def names(prompt: str, entry: str) -> bool:
     return bool(entry) and re.search(rf"(?<![\w.!]){re.escape(entry)}(?![\w!])", prompt or "") is not None
 
 
-def truncated(completion: str, protocol: str) -> bool | None:
-    """A chat answer cut at the token limit: a fenced block opened and never closed. (The
-    completion protocol has no such marker: None.)"""
+def truncated(completion: str, protocol: str, parsed: bool = False) -> bool | None:
+    """A chat answer cut at the token limit: a fenced block opened and never closed around code that
+    does not parse (``parsed``: the language's parser accepted the answer's program). An answer
+    that stops after complete code without closing its fence is not cut. (The completion protocol
+    has no such marker: None.)"""
     if protocol != "chat":
         return None
-    return completion.count("```") % 2 == 1
+    return completion.count("```") % 2 == 1 and not parsed
 
 
 def _pass1(g: pd.DataFrame) -> float | None:
@@ -148,7 +150,7 @@ def attribution_table(df: pd.DataFrame, names_entry: pd.Series | None = None) ->
         c.index = g.index
         flags.append(c)
     df = df.join(pd.concat(flags))
-    df["truncated"] = [truncated(c or "", p) for c, p in zip(df["completion"], df["protocol"])]
+    df["truncated"] = [truncated(c or "", p, bool(ok)) for c, p, ok in zip(df["completion"], df["protocol"], df["parsed"])]
     rows = []
     for (model, suite, protocol, lang), g in df.groupby(["model", "suite", "protocol", "lang"], sort=True):
         with_code = g[g["program"].fillna("").str.len() > 0]

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rarelang.evaluate.generators import ReplayGenerator
+from rarelang.llm import ReplayGenerator
 from rarelang.evaluate.passk import bootstrap_ci, mean_pass_at_k, pass_at_k
 from rarelang.evaluate.programs import multipl_e_program, stop_at_stop_tokens
 from rarelang.evaluate.run import evaluate_model, summarize

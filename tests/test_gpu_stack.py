@@ -194,7 +194,7 @@ def fake_vllm(monkeypatch):
 
 
 def test_base_and_adapter_share_one_vllm_engine(fake_vllm, tmp_path):
-    from rarelang.evaluate.run import make_generator
+    from rarelang.llm import make_generator
     starts, calls = fake_vllm
     model = tmp_path / "m"
     model.mkdir()
@@ -214,7 +214,8 @@ def test_base_and_adapter_share_one_vllm_engine(fake_vllm, tmp_path):
 
 def test_evaluation_records_generation_and_scoring_seconds(fake_vllm, tmp_path, pool):
     import pandas as pd
-    from rarelang.evaluate.run import evaluate_model, make_generator
+    from rarelang.evaluate.run import evaluate_model
+    from rarelang.llm import make_generator
     from rarelang.evaluate.suites import Problem
     model = tmp_path / "m"
     model.mkdir()

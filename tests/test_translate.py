@@ -132,3 +132,39 @@ def test_resume_after_kill_loses_and_duplicates_nothing(tmp_path):
     assert not good.duplicated(["task_id", "lang"]).any()
     keys = [json.loads(x)["key"] for x in cache_file.read_text().splitlines() if x.strip()]
     assert len(keys) == len(set(keys)) == 24
+
+
+def test_the_teacher_generates_through_the_llm_layer_at_its_own_sampling(tmp_path):
+    """One LLM layer: the teacher is an llm generator asked for one answer per chat at the teacher's
+    sampling; its name/model/sampling (the cache key) stay those of translate.*."""
+    from rarelang.llm import Generator
+    from rarelang.translate.backends import GeneratorTeacher, local_engine, make_backend, teacher_spec
+
+    class Recorder(Generator):
+        def __init__(self):
+            self.calls = []
+
+        def generate(self, prompts, n, temperature, max_tokens, stop=None, seed=0, top_p=None):
+            self.calls.append((prompts, n, temperature, max_tokens, seed, top_p))
+            return [[f"answer {i}", "unused"] for i in range(len(prompts))]
+
+    gen = Recorder()
+    sampling = {"temperature": 0.3, "top_p": 0.9, "max_tokens": 64, "seed": 5}
+    chat = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+    t = GeneratorTeacher("local", "qwen", sampling, gen)
+    assert t.generate([chat, chat]) == ["answer 0", "answer 1"]
+    assert gen.calls == [([chat, chat], 1, 0.3, 64, 5, 0.9)]          # whole chats, n = 1, the teacher's sampling
+    assert (t.name, t.model, t.sampling()) == ("local", "qwen", sampling)
+
+    spec = teacher_spec({"backend": "local", "model": "m", "local": {"engine": "transformers", "threads": 3}})
+    assert spec == {"backend": "transformers", "model": "m", "device": "cpu", "dtype": "float32", "threads": 3,
+                    "batch_size": 1 << 30, "progress": False}
+    o = teacher_spec({"backend": "openai", "model": "llama", "openai": {"base_url": "http://h/v1", "timeout_s": 9}})
+    assert (o["backend"], o["base_url"], o["timeout_s"], o["max_retries"]) == ("openai", "http://h/v1", 9.0, 3)
+    v = teacher_spec({"backend": "vllm", "model": "llama", "vllm": {"tensor_parallel_size": 4}})
+    assert v["vllm"] == {"gpu_memory_utilization": 0.9, "tensor_parallel_size": 4}
+    import pytest
+    with pytest.raises(ValueError, match="translate.local.engine"):
+        local_engine("gguf")
+    with pytest.raises(ValueError, match="translate.backend"):
+        make_backend({"backend": "hf", "model": "m"}, tmp_path)

@@ -26,9 +26,10 @@ import yaml
 
 # dotted paths whose children are names chosen by the user
 FREE_NAMES = {"evaluate.models", "seed.sets", "sandbox.r.env", "sandbox.julia.env", "sandbox.apptainer.images"}
-# what a model under evaluate.models may set (scripts/evaluate.py, rarelang.evaluate.run.make_generator)
+# what a model under evaluate.models may set (scripts/evaluate.py, rarelang.llm.make_generator)
 MODEL_KEYS = {"backend", "model", "adapter", "chat", "protocols", "suites", "batch_size", "vllm", "base_url",
-              "api_key_env", "path", "column", "replay_is_code"}
+              "api_key_env", "path", "column", "replay_is_code", "dtype", "device", "threads", "concurrency",
+              "timeout_s", "max_retries", "seed", "progress"}
 # free-form mappings handed to a library as keyword arguments
 PASS_THROUGH = {"translate.vllm", "evaluate.models.*.vllm"}
 # keys that may be set although params.yaml leaves them out (documented where they are read)

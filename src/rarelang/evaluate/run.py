@@ -17,69 +17,12 @@ import pandas as pd
 from ..languages import canonical_language
 from ..params import default
 from ..sandbox import Job, SandboxPool, Status
-from .generators import (Generator, LlamaCppGenerator, OpenAIGenerator, ReplayGenerator, TransformersGenerator,
-                         VLLMGenerator, adapter_rank)
+from ..llm import Generator, ReplayGenerator, adapter_rank, local_model, make_generator
 from .passk import bootstrap_ci, mean_pass_at_k
 from .programs import chat_prompt, program_for
 from .suites import Problem, load_suite
 
 log = logging.getLogger(__name__)
-
-
-def make_generator(spec: dict[str, Any], repo: Path, engines: dict[Any, Any] | None = None,
-                   lora_ranks: dict[str, int] | None = None) -> Generator:
-    """A generator for one ``evaluate.models`` entry. vLLM engines are shared through ``engines``
-    (keyed by model and engine settings); ``lora_ranks`` gives, for each model some entry adapts,
-    the largest LoRA rank among its adapters (the shared engine must serve them all)."""
-    backend = spec.get("backend", "transformers")
-    if backend == "auto":                   # vLLM on a GPU with vllm installed, else transformers
-        from ..models.resolve import vllm_available
-        backend = "vllm" if vllm_available() else "transformers"
-    chat = bool(spec.get("chat", True))
-    adapter = spec.get("adapter")
-    adapter = (Path(adapter) if Path(adapter).is_absolute() else repo / adapter) if adapter else None
-    if adapter is not None and not adapter.exists():
-        raise FileNotFoundError(f"adapter not found: {adapter} (train first: dvc repro train)")
-    if backend == "replay":
-        path = Path(spec["path"])
-        return ReplayGenerator(path if path.is_absolute() else repo / path, chat=chat,
-                               completion_column=spec.get("column"))
-    if backend == "openai":
-        return OpenAIGenerator(spec["model"], spec.get("base_url", "http://localhost:8000/v1"),
-                               spec.get("api_key_env", "OPENAI_API_KEY"), chat=chat)
-    from ..models.resolve import resolve_model_dir
-    if backend == "vllm":
-        model = local_model(str(spec["model"]), repo)
-        kw = dict(spec.get("vllm") or {})
-        key = (model, json.dumps(kw, sort_keys=True, default=str))
-        engines = {} if engines is None else engines
-        if key not in engines:
-            from .generators import adapter_rank, start_vllm
-            ranks = dict(lora_ranks or {})
-            if adapter is not None:
-                ranks[model] = max(ranks.get(model, 0), adapter_rank(adapter))
-            engines[key] = start_vllm(model, enable_lora=model in ranks, max_lora_rank=ranks.get(model, 16), **kw)
-        return VLLMGenerator(model, adapter=adapter, chat=chat, llm=engines[key])
-    if backend == "local":
-        from ..models.registry import MODELS, assemble
-        m = spec["model"]
-        gguf = assemble(m, repo / "models" / "gguf") if m in MODELS else Path(m)
-        return LlamaCppGenerator(gguf, chat=chat)
-    if backend == "transformers":
-        return TransformersGenerator(resolve_model_dir(str(spec["model"]), repo / "models"), adapter=adapter,
-                                     chat=chat, batch_size=int(spec.get("batch_size", 8)))
-    raise ValueError(f"unknown generation backend {backend!r}: auto, vllm, transformers, local, openai or replay")
-
-
-def local_model(model: str, repo: Path) -> str:
-    """A transformers directory for a packaged name, .gguf file or directory (converted once); any
-    other string is passed on as it is (a hub id, for machines that reach a hub)."""
-    from ..models.registry import MODELS
-    from ..models.resolve import resolve_model_dir
-    p = Path(model)
-    if model in MODELS or p.suffix == ".gguf" or p.is_dir():
-        return str(resolve_model_dir(model, repo / "models"))
-    return model
 
 
 PROTOCOLS = ("chat", "completion")

@@ -1,5 +1,7 @@
-"""Generation backends behind one interface: ``generate(prompts, n, temperature, max_tokens, stop)
--> n completions per prompt``. ``chat`` says whether prompts go through the chat template.
+"""Generation engines behind one interface: ``generate(prompts, n, temperature, max_tokens, stop,
+seed, top_p) -> n completions per prompt``. ``chat`` says whether prompts go through the chat
+template; a prompt is a user message (str) or a whole chat (list of messages, e.g. the teacher's
+system + user). ``top_p`` None: 0.95 when sampling, 1.0 when greedy (the evaluation's setting).
 
 * ``transformers`` — CPU or GPU, optionally with a LoRA adapter (peft).
 * ``vllm``         — GPU; LoRA through ``LoRARequest``.
@@ -12,19 +14,31 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import pandas as pd
 
 log = logging.getLogger(__name__)
+Messages = list[dict[str, str]]
+Prompt = Union[str, Messages]
+
+
+def as_messages(prompt: Prompt) -> Messages:
+    """A chat: a plain prompt is one user message."""
+    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+
+
+def sampling_top_p(temperature: float, top_p: float | None) -> float:
+    return top_p if top_p is not None else (0.95 if temperature > 0 else 1.0)
 
 
 class Generator:
     chat = True
     name = "base"
 
-    def generate(self, prompts: list[str], n: int, temperature: float, max_tokens: int,
-                 stop: list[list[str]] | None = None, seed: int = 0) -> list[list[str]]:
+    def generate(self, prompts: list[Prompt], n: int, temperature: float, max_tokens: int,
+                 stop: list[list[str]] | None = None, seed: int = 0,
+                 top_p: float | None = None) -> list[list[str]]:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -35,12 +49,17 @@ class TransformersGenerator(Generator):
     name = "transformers"
 
     def __init__(self, model_dir: Path, adapter: Path | None = None, chat: bool = True, batch_size: int = 8,
-                 dtype: str = "auto"):
+                 dtype: str = "auto", device: str = "auto", threads: int | None = None, progress: bool = True):
+        """``device``: auto (a GPU when there is one) or cpu; ``threads``: torch's CPU threads;
+        ``batch_size``: sequences generated together (prompts × n)."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         self.torch = torch
         self.chat = chat
         self.batch_size = batch_size
+        self.progress = progress
+        if threads:
+            torch.set_num_threads(threads)
         self.tok = AutoTokenizer.from_pretrained(model_dir)
         self.tok.padding_side = "left"
         if self.tok.pad_token is None:
@@ -52,31 +71,30 @@ class TransformersGenerator(Generator):
             from peft import PeftModel
             self.model = PeftModel.from_pretrained(self.model, str(adapter))
             self.model = self.model.merge_and_unload()
-        if torch.cuda.is_available():
+        if device == "auto" and torch.cuda.is_available():
             self.model = self.model.to("cuda")
         self.model.eval()
 
-    def _text(self, prompt: str) -> str:
+    def _text(self, prompt: Prompt) -> str:
         if self.chat:
-            return self.tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                                add_generation_prompt=True)
+            return self.tok.apply_chat_template(as_messages(prompt), tokenize=False, add_generation_prompt=True)
         return prompt
 
-    def generate(self, prompts, n, temperature, max_tokens, stop=None, seed=0):
+    def generate(self, prompts, n, temperature, max_tokens, stop=None, seed=0, top_p=None):
         torch = self.torch
         from tqdm import tqdm
         out: list[list[str]] = []
         per_batch = max(1, self.batch_size // max(1, n))
-        for i in tqdm(range(0, len(prompts), per_batch), desc="generate", unit="batch"):
+        for i in tqdm(range(0, len(prompts), per_batch), desc="generate", unit="batch", disable=not self.progress):
             chunk = prompts[i:i + per_batch]
             enc = self.tok([self._text(p) for p in chunk], return_tensors="pt", padding=True).to(self.model.device)
             kw: dict[str, Any] = {"max_new_tokens": max_tokens, "num_return_sequences": n,
                                   "pad_token_id": self.tok.pad_token_id}
             if temperature > 0:
                 torch.manual_seed(seed + i)
-                kw.update(do_sample=True, temperature=temperature, top_p=0.95)
+                kw.update(do_sample=True, temperature=temperature, top_p=sampling_top_p(temperature, top_p))
             else:
-                kw.update(do_sample=False)
+                kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
             stops = sorted({s for ss in (stop or [])[i:i + per_batch] for s in ss})
             if stops and not self.chat:
                 kw.update(stop_strings=stops, tokenizer=self.tok)
@@ -95,28 +113,30 @@ class VLLMGenerator(Generator):
 
     name = "vllm"
 
-    def __init__(self, model: str, adapter: Path | None = None, chat: bool = True, llm: Any = None, **kw: Any):
+    def __init__(self, model: str, adapter: Path | None = None, chat: bool = True, llm: Any = None,
+                 progress: bool = True, **kw: Any):
         self.chat = chat
         self.adapter = adapter
+        self.progress = progress
         if llm is None:
             llm = start_vllm(model, enable_lora=adapter is not None, max_lora_rank=adapter_rank(adapter), **kw)
         self.llm = llm
 
-    def generate(self, prompts, n, temperature, max_tokens, stop=None, seed=0):
+    def generate(self, prompts, n, temperature, max_tokens, stop=None, seed=0, top_p=None):
         from vllm import SamplingParams
         lora = None
         if self.adapter:
             from vllm.lora.request import LoRARequest
             lora = LoRARequest("trained", 1, str(self.adapter))
-        params = [SamplingParams(n=n, temperature=temperature, top_p=0.95 if temperature > 0 else 1.0,
+        params = [SamplingParams(n=n, temperature=temperature, top_p=sampling_top_p(temperature, top_p),
                                  max_tokens=max_tokens, seed=seed,
                                  stop=None if self.chat else (stop[i] if stop else None))
                   for i in range(len(prompts))]
         if self.chat:
-            outs = self.llm.chat([[{"role": "user", "content": p}] for p in prompts], params, lora_request=lora,
-                                 use_tqdm=True)
+            outs = self.llm.chat([as_messages(p) for p in prompts], params, lora_request=lora,
+                                 use_tqdm=self.progress)
         else:
-            outs = self.llm.generate(prompts, params, lora_request=lora, use_tqdm=True)
+            outs = self.llm.generate(prompts, params, lora_request=lora, use_tqdm=self.progress)
         return [[c.text for c in o.outputs] for o in outs]
 
 
@@ -146,27 +166,33 @@ class OpenAIGenerator(Generator):
     name = "openai"
 
     def __init__(self, model: str, base_url: str, api_key_env: str = "OPENAI_API_KEY", chat: bool = True,
-                 concurrency: int = 16):
+                 concurrency: int = 16, timeout_s: float | None = None, max_retries: int | None = None):
         import os
 
         from openai import OpenAI
-        self.client = OpenAI(base_url=base_url, api_key=os.environ.get(api_key_env, "EMPTY"))
+        extra: dict[str, Any] = {}
+        if timeout_s is not None:
+            extra["timeout"] = timeout_s
+        if max_retries is not None:
+            extra["max_retries"] = max_retries
+        self.client = OpenAI(base_url=base_url, api_key=os.environ.get(api_key_env, "EMPTY"), **extra)
         self.model, self.chat, self.concurrency = model, chat, concurrency
 
     def _one(self, args):
-        prompt, n, temperature, max_tokens, stop, seed = args
+        prompt, n, temperature, max_tokens, stop, seed, top_p = args
+        extra = {} if top_p is None else {"top_p": top_p}     # None: the server's default
         if self.chat:
             r = self.client.chat.completions.create(model=self.model, n=n, temperature=temperature, seed=seed,
-                                                    max_tokens=max_tokens,
-                                                    messages=[{"role": "user", "content": prompt}])
+                                                    max_tokens=max_tokens, messages=as_messages(prompt), **extra)
             return [c.message.content or "" for c in r.choices]
         r = self.client.completions.create(model=self.model, prompt=prompt, n=n, temperature=temperature,
-                                           max_tokens=max_tokens, stop=stop or None, seed=seed)
+                                           max_tokens=max_tokens, stop=stop or None, seed=seed, **extra)
         return [c.text for c in r.choices]
 
-    def generate(self, prompts, n, temperature, max_tokens, stop=None, seed=0):
+    def generate(self, prompts, n, temperature, max_tokens, stop=None, seed=0, top_p=None):
         from concurrent.futures import ThreadPoolExecutor
-        jobs = [(p, n, temperature, max_tokens, (stop or [[]] * len(prompts))[i], seed) for i, p in enumerate(prompts)]
+        jobs = [(p, n, temperature, max_tokens, (stop or [[]] * len(prompts))[i], seed, top_p)
+                for i, p in enumerate(prompts)]
         with ThreadPoolExecutor(max_workers=self.concurrency) as ex:
             return list(ex.map(self._one, jobs))
 
@@ -174,7 +200,7 @@ class OpenAIGenerator(Generator):
 class LlamaCppGenerator(Generator):
     name = "local"
 
-    def __init__(self, gguf: Path, chat: bool = True, threads: int | None = None):
+    def __init__(self, gguf: Path, chat: bool = True, threads: int | None = None, seed: int = 0):
         try:
             from llama_cpp import Llama
         except ImportError as e:
@@ -182,19 +208,21 @@ class LlamaCppGenerator(Generator):
                                "or use backend transformers") from e
         import os
         self.chat = chat
-        self.llm = Llama(model_path=str(gguf), n_ctx=4096, n_threads=threads or os.cpu_count(), verbose=False)
+        self.llm = Llama(model_path=str(gguf), n_ctx=4096, n_threads=threads or os.cpu_count(), seed=seed,
+                         verbose=False)
 
-    def generate(self, prompts, n, temperature, max_tokens, stop=None, seed=0):
+    def generate(self, prompts, n, temperature, max_tokens, stop=None, seed=0, top_p=None):
         out = []
+        tp = sampling_top_p(temperature, top_p)
         for i, p in enumerate(prompts):
             samples = []
             for j in range(n):
                 if self.chat:
-                    r = self.llm.create_chat_completion(messages=[{"role": "user", "content": p}],
-                                                        temperature=temperature, max_tokens=max_tokens, seed=seed + j)
+                    r = self.llm.create_chat_completion(messages=as_messages(p), temperature=temperature, top_p=tp,
+                                                        max_tokens=max_tokens, seed=seed + j)
                     samples.append(r["choices"][0]["message"]["content"] or "")
                 else:
-                    r = self.llm(p, temperature=temperature, max_tokens=max_tokens, seed=seed + j,
+                    r = self.llm(p, temperature=temperature, top_p=tp, max_tokens=max_tokens, seed=seed + j,
                                  stop=(stop[i] if stop else None))
                     samples.append(r["choices"][0]["text"])
             out.append(samples)
@@ -218,7 +246,7 @@ class ReplayGenerator(Generator):
         test_col = next((c for c in ("tests", "julia_test", "r_test") if c in self.df), None)
         self.tests = self.df.groupby("task_id")[test_col].first().to_dict() if test_col else {}
 
-    def generate(self, prompts, n, temperature, max_tokens, stop=None, seed=0):
+    def generate(self, prompts, n, temperature, max_tokens, stop=None, seed=0, top_p=None):
         raise NotImplementedError("replay answers by task id: use completions_for")
 
     def completions_for(self, task_ids: list[str]) -> list[list[str]]:

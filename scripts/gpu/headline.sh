@@ -100,7 +100,7 @@ for phase in "$@"; do
       cp -r "$RES" "$B/results/" && find "$B/results" -name '*.pid' -delete
       ck=$(newest_ck)
       ad=/root/stage/models/$RUN/adapter; [ -f "$ad/adapter_model.safetensors" ] || ad=$ck
-      [ -n "${BUNDLE_ADAPTER:-}" ] && ad=$(adapter_arg "$BUNDLE_ADAPTER")     # e.g. best: the checkpoint validation chose
+      if [ -n "${BUNDLE_ADAPTER:-}" ]; then ad=$(adapter_arg "$BUNDLE_ADAPTER") || exit 1; fi   # e.g. best: the checkpoint validation chose
       [ -n "$ck" ] && cp "$ck/trainer_state.json" "$B/trainer_state.json"
       cp /root/stage/models/"$RUN"/checkpoints/FINGERPRINT "$B/" 2>/dev/null || true
       cp "$ad/adapter_config.json" "$B/adapter/"
@@ -140,7 +140,11 @@ save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, 
       printf 'sandbox.workers: %s\n' "${EVAL_WORKERS:-8}" > /root/stage/eval-workers.yaml
       # an adapter from elsewhere (e.g. the committed results/headline/RUN/adapter) instead of the run's own
       # (or `best`: the checkpoint with the best validation metric)
-      [ -n "${TRAINED_ADAPTER:-}" ] && printf 'evaluate.models.trained.adapter: %s\n' "$(adapter_arg "$TRAINED_ADAPTER")" >> /root/stage/eval-workers.yaml
+      # (an adapter that cannot be resolved stops here: never the base model evaluated as "trained")
+      if [ -n "${TRAINED_ADAPTER:-}" ]; then
+        ta=$(adapter_arg "$TRAINED_ADAPTER") || exit 1
+        printf 'evaluate.models.trained.adapter: %s\n' "$ta" >> /root/stage/eval-workers.yaml
+      fi
       python3 scripts/apply_config.py /root/stage/eval-workers.yaml --params "/root/stage/params-$LANG_RUN-$tag.yaml"
       nohup setsid "${WATCH[@]}" python3 scripts/evaluate.py --params "/root/stage/params-$LANG_RUN-$tag.yaml" \
           --models "$em" -o "$RES/$tag" -q >> "$RES/$tag.log" 2>&1 < /dev/null &

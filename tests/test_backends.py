@@ -40,9 +40,14 @@ def test_apptainer_command_is_contained_and_offline():
 def test_apptainer_uses_the_images_interpreter_not_the_hosts():
     cfg = SandboxConfig(backend="apptainer")
     backend = ApptainerBackend(cfg)
-    assert get_language("julia").interpreter(cfg, backend) == "julia"
-    assert get_language("r").interpreter(cfg, backend) == "Rscript"
-    assert get_language("julia").mounts(cfg, backend) == []
+    assert backend.interpreter(get_language("julia")) == "julia"
+    assert backend.interpreter(get_language("r")) == "Rscript"
+    assert backend.mounts(get_language("julia")) == []
+    # the host's interpreter and its prefix under bwrap (the image's under apptainer, above)
+    host = BwrapBackend(SandboxConfig())
+    julia = get_language("julia")
+    assert host.interpreter(julia) == julia.find_interpreter(host.cfg) and host.interpreter(julia) != "julia"
+    assert host.mounts(julia) == julia.host_mounts(host.cfg)
 
 
 def test_apptainer_missing_binary_or_image_explains():
@@ -87,7 +92,7 @@ def test_language_env_and_extra_binds_reach_the_sandbox():
     lang = get_language("r")
     env = lang.env(cfg, "/sandbox")
     assert env["LD_LIBRARY_PATH"] == "/opt/rdeb/lib" and env["R_LIBS_USER"] == "/nonexistent"
-    mounts = lang.mounts(cfg, backend)
+    mounts = backend.mounts(lang)
     cmd = backend.command(["Rscript"], workdir=Path("/tmp/w"), harness_dir=HARNESS_DIR, mounts=mounts, env=env, lang="r")
     assert ("/opt/rdeb", "/opt/rdeb") in _pairs(cmd, "--ro-bind")
     assert ("LD_LIBRARY_PATH", "/opt/rdeb/lib") in _pairs(cmd, "--setenv")

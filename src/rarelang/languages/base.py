@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the sandbox package imports this one: no runtime import back
-    from ..sandbox.backends import Backend
     from ..sandbox.config import SandboxConfig
 
 HARNESS_DIR = Path(__file__).resolve().parent / "harness"
@@ -45,17 +44,12 @@ class Language(ABC):
     def find_interpreter(self, cfg: SandboxConfig) -> str:
         """Absolute path of the interpreter on this machine (raise InterpreterNotFound)."""
 
-    def interpreter(self, cfg: SandboxConfig, backend: Backend) -> str:
-        if backend.name == "apptainer":
-            # the image's own interpreter, found on the image's PATH
-            return str(cfg.apptainer.get(f"{self.name}_bin", self.default_binary))
-        return self.find_interpreter(cfg)
-
+    #: the interpreter's name on a container image's PATH (the sandbox backend decides which one runs)
     default_binary: str = ""
 
-    def mounts(self, cfg: SandboxConfig, backend: Backend) -> list[Mount]:
-        """Host paths outside /usr the interpreter needs inside the sandbox."""
-        return [Mount(Path(p), str(p)) for p in cfg.extra_binds] if backend.name != "apptainer" else []
+    def host_mounts(self, cfg: SandboxConfig) -> list[Mount]:
+        """Host paths outside /usr the host's interpreter needs inside the sandbox."""
+        return [Mount(Path(p), str(p)) for p in cfg.extra_binds]
 
     @abstractmethod
     def interpreter_args(self, cfg: SandboxConfig) -> list[str]:
@@ -68,10 +62,12 @@ class Language(ABC):
         env.update({str(k): str(v) for k, v in (getattr(cfg, self.name, {}) or {}).get("env", {}).items()})
         return env
 
-    def worker_argv(self, cfg: SandboxConfig, backend: Backend, req_fd: int, resp_fd: int,
+    def worker_argv(self, cfg: SandboxConfig, interpreter: str, harness_dir: str, req_fd: int, resp_fd: int,
                     once: bool) -> list[str]:
-        harness = f"{backend.harness_inside(HARNESS_DIR)}/{self.harness_file}"
-        argv = [self.interpreter(cfg, backend), *self.interpreter_args(cfg), harness,
+        """The warm worker's command line: ``interpreter`` and ``harness_dir`` as the sandbox sees
+        them (the sandbox backend's choice: the host's interpreter, or a container image's)."""
+        harness = f"{harness_dir}/{self.harness_file}"
+        argv = [interpreter, *self.interpreter_args(cfg), harness,
                 "--req-fd", str(req_fd), "--resp-fd", str(resp_fd),
                 "--memory-mb", str(int(cfg.memory_mb))]
         return argv + (["--once"] if once else [])

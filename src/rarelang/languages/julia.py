@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from .base import balanced_signature, InterpreterNotFound, Language, Mount, which_or_none
 
 if TYPE_CHECKING:
-    from ..sandbox.backends import Backend
     from ..sandbox.config import SandboxConfig
 
 DEFAULT_PREFIX = "/opt/julia-1.5.3"
@@ -60,14 +59,12 @@ class Julia(Language):
                 f"Julia 1.5.3 into {DEFAULT_PREFIX}, or point sandbox.julia.bin / $RARELANG_JULIA at one")
         return found
 
-    def mounts(self, cfg: SandboxConfig, backend: Backend) -> list[Mount]:
-        if backend.name == "apptainer":
-            return []
+    def host_mounts(self, cfg: SandboxConfig) -> list[Mount]:
         binary = Path(self.find_interpreter(cfg)).resolve()
         prefix = binary.parent.parent          # <prefix>/usr/bin/julia or <prefix>/bin/julia
         if prefix.name == "usr":
             prefix = prefix.parent
-        extra = super().mounts(cfg, backend)
+        extra = super().host_mounts(cfg)
         if str(prefix) in ("/", "/usr"):
             return extra
         return [Mount(prefix, str(prefix))] + extra

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from .config import SandboxConfig
 
 if TYPE_CHECKING:
-    from ..languages.base import Mount
+    from ..languages.base import Language, Mount
 
 INSIDE_WORKDIR = "/sandbox"
 INSIDE_HARNESS = "/opt/rarelang/harness"
@@ -48,6 +48,14 @@ class Backend:
 
     def harness_inside(self, harness_dir: Path) -> str:
         return INSIDE_HARNESS
+
+    # which interpreter runs a language's programs, and what of the host it needs: the host's own
+    # interpreter here (bwrap, none); a container image's in ApptainerBackend
+    def interpreter(self, language: "Language") -> str:
+        return language.find_interpreter(self.cfg)
+
+    def mounts(self, language: "Language") -> list["Mount"]:
+        return language.host_mounts(self.cfg)
 
     def command(self, argv: list[str], *, workdir: Path, harness_dir: Path, mounts: list["Mount"],
                 env: dict[str, str], lang: str) -> list[str]:
@@ -105,6 +113,13 @@ class ApptainerBackend(Backend):
     def __init__(self, cfg: SandboxConfig):
         super().__init__(cfg)
         self.binary = str(cfg.apptainer.get("bin", "apptainer"))
+
+    def interpreter(self, language: "Language") -> str:
+        """The image's own interpreter, found on the image's PATH (sandbox.apptainer.<lang>_bin)."""
+        return str(self.cfg.apptainer.get(f"{language.name}_bin", language.default_binary))
+
+    def mounts(self, language: "Language") -> list["Mount"]:
+        return []            # the image brings its interpreter and libraries: nothing of the host
 
     def image(self, lang: str) -> str:
         images = self.cfg.apptainer.get("images") or {}

@@ -54,8 +54,8 @@ def run_fresh_file(cfg: SandboxConfig, job: Job) -> bool:
         if os.geteuid() == 0 and backend.isolated:
             os.chown(workdir, cfg.sandbox_uid, cfg.sandbox_uid)
         inside = backend.workdir_inside(workdir)
-        argv = [lang.interpreter(cfg, backend), *PLAIN_ARGS[lang.name], f"{inside}/program{lang.suffix}"]
-        cmd = backend.command(argv, workdir=workdir, harness_dir=workdir, mounts=lang.mounts(cfg, backend),
+        argv = [backend.interpreter(lang), *PLAIN_ARGS[lang.name], f"{inside}/program{lang.suffix}"]
+        cmd = backend.command(argv, workdir=workdir, harness_dir=workdir, mounts=backend.mounts(lang),
                               env=lang.env(cfg, inside), lang=lang.name)
         try:
             r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

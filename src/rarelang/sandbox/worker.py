@@ -85,9 +85,10 @@ class Worker:
         env = self.lang.env(self.cfg, home)
         if self.backend.pid_namespace:
             env["RARELANG_PIDNS"] = "1"
-        argv = self.lang.worker_argv(self.cfg, self.backend, req_fd=req_r, resp_fd=w, once=self.once)
+        argv = self.lang.worker_argv(self.cfg, self.backend.interpreter(self.lang),
+                                     self.backend.harness_inside(HARNESS_DIR), req_fd=req_r, resp_fd=w, once=self.once)
         cmd = self.backend.command(argv, workdir=self.dir, harness_dir=HARNESS_DIR,
-                                   mounts=self.lang.mounts(self.cfg, self.backend), env=env,
+                                   mounts=self.backend.mounts(self.lang), env=env,
                                    lang=self.lang.name)
         self._log_path = self.dir.parent / f"{self.dir.name}.log"
         logf = open(self._log_path, "wb")

@@ -1,4 +1,5 @@
-"""One LLM layer for translate (the teacher), train and evaluate: model resolution
+"""One LLM layer for translate (the teacher) and evaluate (train generates through TRL's own vLLM
+path and shares only the model resolution, rarelang.models.resolve): model resolution
 (``resolve_model_dir``, ``local_model``) and one generator interface, ``Generator.generate(prompts,
 n, temperature, max_tokens, stop, seed, top_p) -> n texts per prompt``, where a prompt is a user
 message (str) or a whole chat (a list of messages). Engines: transformers, vLLM, llama.cpp, any

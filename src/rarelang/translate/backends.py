@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from ..llm import Generator, make_generator
+from ..llm.generators import Messages
 from ..params import default
 
 log = logging.getLogger(__name__)
-Messages = list[dict[str, str]]
 
 
 class TeacherBackend:

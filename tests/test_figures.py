@@ -137,8 +137,12 @@ def test_headline_v2_tables_from_the_runs_results(tmp_path):
     _v2_run(h, "unfinished", ["julia"], 10, {}, paired=False)     # no paired.json yet: left out
     _v2_run(h, "r-lr", ["r"], 340, {"trained-vs-base/heldout/t0.2/r": (0.180, 0.255)}, lr=1e-4,
             best="/root/stage/models/r-lr/checkpoints/checkpoint-250")     # validation chose step 250
+    _v2_run(h, "r-g16", ["r"], 188, {}, paired=False, validation=[(50, 0.196), (150, 0.264)],
+            best="/root/stage/models/r-g16/checkpoints/checkpoint-150")   # judged on validation alone
     made = make_headline_v2(h, tmp_path / "fig", tmp_path / "tab")
     md = (tmp_path / "tab" / "summary.md").read_text()
+    assert "| r-g16 | r | 5e-05 | 188 | – | 1504 | 3.00 | 0.25 | 0.196 → 0.264 (step 150) |" in md
+    assert not [ln for ln in md.splitlines() if ln.startswith("| r-g16 | heldout")]
     assert "| r-0.5b | r | 5e-05 | 253 | 253 | 2024 | 3.00 | 0.25 | 0.117 → 0.278 (step 250) |" in md   # 253 × 32·2/8
     assert "| r-lr | r | 1e-04 | 340 | 250 | 2720 |" in md
     assert "unfinished" not in md

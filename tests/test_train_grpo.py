@@ -239,3 +239,48 @@ def test_validation_split_gives_a_learning_curve(tmp_path, pool):
     assert sum(len(h) for h in res["reward"].history) == 2 * 8 + 3 * 8
     (train_entry, *_) = [h for h in res["trainer"].state.log_history if "reward" in h]
     assert "eval_reward" not in train_entry
+
+
+def test_warm_start_from_a_bundled_adapter_goes_on_at_its_step(first_run, pool, tmp_path):
+    """What a finished part brings back (a bf16 adapter + trainer_state, no optimizer): the trainer goes
+    on at the next step from those weights, keeps the log history, and trains only the new steps."""
+    import importlib.util
+    import torch
+    from safetensors.torch import load_file, save_file
+    from rarelang.train.run import train
+    tmp, model_dir, res = first_run
+    spec = importlib.util.spec_from_file_location("warm_checkpoint", Path(__file__).parents[1] / "scripts" / "warm_checkpoint.py")
+    wc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(wc)
+    bundled = tmp_path / "adapter"
+    bundled.mkdir()
+    src = tmp / "models" / "tiny" / "checkpoints" / "checkpoint-2"
+    save_file({k: v.to(torch.bfloat16) for k, v in load_file(src / "adapter_model.safetensors").items()},
+              bundled / "adapter_model.safetensors")
+    (bundled / "adapter_config.json").write_text((src / "adapter_config.json").read_text())
+    state = json.loads((src / "trainer_state.json").read_text())
+    state.setdefault("stateful_callbacks", {})["TrainerControl"] = {"args": {"should_training_stop": True}, "attributes": {}}
+    (tmp_path / "trainer_state.json").write_text(json.dumps(state))
+    with pytest.raises(FileNotFoundError):
+        wc.warm_checkpoint(tmp_path / "nowhere", tmp_path / "trainer_state.json", tmp_path / "ck")
+    ck = wc.warm_checkpoint(bundled, tmp_path / "trainer_state.json", tmp_path / "ck")
+    assert ck.name == "checkpoint-2" and not (ck / "optimizer.pt").exists()
+    assert json.loads((ck / "trainer_state.json").read_text())["stateful_callbacks"]["TrainerControl"]["args"][
+        "should_training_stop"] is False
+    params = _params(tmp, model_dir, 4)
+    # learning rate 0: the part must end on exactly the bundled weights (a fresh adapter's lora_B is 0);
+    # save every 2 steps where the first part saved every step: the part's own setting must hold
+    params["train"].update(run_name="warm", resume=str(ck))
+    params["train"]["grpo"].update(learning_rate=0.0, save_steps=2)
+    warm = train(params, tmp, pool=pool)
+    assert warm["summary"]["resumed_from"] == str(ck) and warm["summary"]["global_step"] == 4
+    assert len(warm["reward"].history) == 2                         # steps 3 and 4 only
+    steps = [h["step"] for h in warm["trainer"].state.log_history if "reward" in h]
+    assert steps == [1, 2, 3, 4]                                    # the earlier part's log goes on
+    saved = sorted(p.name for p in (tmp / "models" / "warm" / "checkpoints").glob("checkpoint-*"))
+    assert saved == ["checkpoint-4"] and warm["trainer"].state.save_steps == 2, saved   # not 3 (save_steps 1)
+    after = load_file(tmp / "models" / "warm" / "adapter" / "adapter_model.safetensors")
+    before = load_file(bundled / "adapter_model.safetensors")
+    assert set(after) == set(before)
+    assert any(torch.count_nonzero(v) for k, v in before.items() if "lora_B" in k)
+    assert all(torch.equal(after[k].to(torch.bfloat16), before[k]) for k in before)

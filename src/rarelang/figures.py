@@ -340,11 +340,13 @@ V2_SUITES = ("heldout", "humaneval", "mbpp")
 
 def v2_runs(headline: Path) -> dict[str, dict[str, Any]]:
     """The headline-v2 runs under ``headline``: <run>/train/summary.json (+ config.json,
-    validation.csv) and <run>/eval/paired.json (scripts/compare.py, base vs trained)."""
+    validation.csv) and <run>/eval/paired.json (scripts/compare.py, base vs trained). A run with a
+    learning curve but no test evaluation (a lever judged on validation alone) is kept with no pairs:
+    it is in the runs table and the learning curves, not in the paired table."""
     runs: dict[str, dict[str, Any]] = {}
     for d in sorted(p for p in headline.iterdir() if p.is_dir()):
         spath, ppath = d / "train" / "summary.json", d / "eval" / "paired.json"
-        if not (spath.exists() and ppath.exists()):
+        if not spath.exists():
             continue
         cfg_path = d / "train" / "config.json"
         cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
@@ -352,8 +354,11 @@ def v2_runs(headline: Path) -> dict[str, dict[str, Any]]:
         val = pd.read_csv(vpath) if vpath.exists() and vpath.stat().st_size else None
         if val is not None and not {"step", "eval_pass_rate"} <= set(val.columns):
             val = None                      # no learning curve in it
+        if not ppath.exists() and val is None:
+            continue                        # neither tested nor validated: nothing to show yet
+        paired = json.loads(ppath.read_text()).get("pairs", {}) if ppath.exists() else {}
         runs[d.name] = {"summary": json.loads(spath.read_text()), "config": cfg.get("train", {}),
-                        "paired": json.loads(ppath.read_text()).get("pairs", {}), "validation": val}
+                        "paired": paired, "validation": val}
     return runs
 
 
@@ -402,7 +407,8 @@ def v2_run_facts(run: dict[str, Any]) -> dict[str, Any]:
             "languages": "+".join(cfg.get("languages") or []), "s_per_step": sm.get("mean_step_time"),
             "zero_var": sm.get("mean_frac_reward_zero_std"), "validation": curve,
             "lr": (cfg.get("grpo") or {}).get("learning_rate"),
-            "evaluated_step": int(best.group(1)) if best else steps}
+            # no test evaluation (validation only): no evaluated step
+            "evaluated_step": (int(best.group(1)) if best else steps) if run["paired"] else None}
 
 
 def _v2_run_cells(name: str, f: dict[str, Any], dash: str, arrow: str, esc: Any = str) -> list[str]:
@@ -410,7 +416,7 @@ def _v2_run_cells(name: str, f: dict[str, Any], dash: str, arrow: str, esc: Any 
     val = f"{f['validation'][0]:.3f} {arrow} {f['validation'][1]:.3f} (step {f['validation'][2]})" \
         if f["validation"] else dash
     return [esc(name), esc(f["languages"]), f"{f['lr']:.0e}" if f["lr"] else dash, str(f["steps"]),
-            str(f["evaluated_step"]), str(f["prompts_seen"] or dash),
+            str(f["evaluated_step"] or dash), str(f["prompts_seen"] or dash),
             f"{f['s_per_step']:.2f}" if f["s_per_step"] else dash,
             f"{f['zero_var']:.2f}" if f["zero_var"] is not None else dash, val]
 

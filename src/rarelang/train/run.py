@@ -109,6 +109,24 @@ def _wall_clock_callback(max_wall_s: float):
     return WallClock()
 
 
+def _step_settings_callback():
+    """A resumed part logs, validates and checkpoints at *its own* logging/eval/save steps.
+
+    The Trainer replaces those with the values stored in the checkpoint's trainer_state.json (it only
+    warns), so a part that changes them — they are continuable settings, see _CONTINUABLE_GRPO — went
+    on at the old ones: r-0.5b-long (warm start from r-0.5b, saved every 20 steps) validated every 50
+    steps but kept saving every 20, so the best validation step (350) had no checkpoint and
+    best_model_checkpoint stayed at 300. Set them again from the arguments before each step."""
+    from transformers import TrainerCallback
+
+    class StepSettings(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kw):
+            state.compute_steps(args, state.max_steps)
+            return control
+
+    return StepSettings()
+
+
 def resolve_config(params: dict[str, Any], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     tp = dict(params.get("train") or {})
     for k, v in (overrides or {}).items():
@@ -265,6 +283,7 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
         trainer.add_callback(completion_log_callback(clog))
     if cfg.get("max_wall_s"):
         trainer.add_callback(_wall_clock_callback(float(cfg["max_wall_s"])))
+    trainer.add_callback(_step_settings_callback())
     fingerprint = run_fingerprint(cfg, data_path, params.get("reward"))
     main = trainer.is_world_process_zero()
     if main:

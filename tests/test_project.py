@@ -72,6 +72,32 @@ def test_apply_paper_config(tmp_path):
     assert p["sandbox"]["backend"] == "apptainer" and p["reward"]["passed"] == 1.0
 
 
+def test_apply_config_keeps_comments_and_refuses_unknown_keys(tmp_path):
+    """An overlay changes only the values it names: params.yaml keeps its comments and layout, the
+    result means exactly what the plain overlay means, and a misspelled key is refused."""
+    from rarelang.params_check import apply_overlay
+    params = tmp_path / "params.yaml"
+    original = (ROOT / "params.yaml").read_text()
+    params.write_text(original)
+    cfg = ROOT / "configs" / "gpu-headline.yaml"
+    out = tmp_path / "out.yaml"
+    run = [sys.executable, str(ROOT / "scripts" / "apply_config.py")]
+    r = subprocess.run(run + [str(cfg), "--params", str(params), "-o", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert params.read_text() == original                                   # -o: the source untouched
+    text = out.read_text()
+    assert yaml.safe_load(text) == apply_overlay(yaml.safe_load(original), yaml.safe_load(cfg.read_text()))
+    assert yaml.safe_load(text)["train"]["grpo"]["learning_rate"] == 5e-5      # a float, not the string '5e-05'
+    comments = [ln.split("#", 1)[1].strip() for ln in original.splitlines() if "#" in ln]
+    assert sum(c in text for c in comments) >= 0.8 * len(comments)             # replaced blocks lose theirs only
+    assert "null" in text                                                      # not rewritten as empty values
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train.grpo.learnig_rate: 1.0e-4\n")
+    r = subprocess.run(run + [str(bad), "--params", str(params)], capture_output=True, text=True)
+    assert r.returncode == 2 and "learning_rate" in r.stderr, r.stderr         # names the nearest key
+    assert params.read_text() == original
+
+
 def test_lock_files_pin_every_package():
     for name in ("cpu.lock", "gpu.lock", "unsloth.lock"):
         lines = [x for x in (ROOT / "requirements" / name).read_text().splitlines()

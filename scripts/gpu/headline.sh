@@ -129,6 +129,12 @@ save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, 
       copy_eval "$RES/eval_protocols-${pm/,/+}" "protocols-${pm/,/+}-$LANG_RUN" ;;
     train-bg)
       bg_alive "$RES/train.pid" && { echo "headline: training already running (pid $(cat "$RES/train.pid"))"; continue; }
+      # what the run is made from (code, params, data, environment): bundled with the results,
+      # checked here by `python scripts/manifest.py check` (a failure to write it does not stop the run)
+      python3 scripts/manifest.py write --params "$P" --overlay configs/gpu-headline.yaml \
+          --overlay "configs/gpu-headline-$LANG_RUN.yaml" --what train \
+          --command "TRAIN_WALL_S=${TRAIN_WALL_S:-} headline.sh $LANG_RUN train-bg" -o "$RES/manifest-train.json" \
+        || echo "headline: no manifest written for the training" >&2
       nohup setsid "${WATCH[@]}" python3 scripts/train_grpo.py --params "$P" -q \
           --set "max_wall_s=${TRAIN_WALL_S:-null}" >> "$RES/train.log" 2>&1 < /dev/null &
       echo $! > "$RES/train.pid"; echo "headline: training started in the background (pid $!, budget ${TRAIN_WALL_S:-none} s)" ;;
@@ -146,6 +152,10 @@ save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, 
         printf 'evaluate.models.trained.adapter: %s\n' "$ta" >> /root/stage/eval-workers.yaml
       fi
       python3 scripts/apply_config.py /root/stage/eval-workers.yaml --params "/root/stage/params-$LANG_RUN-$tag.yaml"
+      python3 scripts/manifest.py write --params "/root/stage/params-$LANG_RUN-$tag.yaml" --overlay configs/gpu-headline.yaml \
+          --overlay "configs/gpu-headline-$LANG_RUN.yaml" --overlay "${EVAL_CONFIG:-configs/gpu-eval-v2.yaml}" --what "$tag" \
+          --command "EVAL_MODELS=$em EVAL_TAG=${EVAL_TAG:-} EVAL_CONFIG=${EVAL_CONFIG:-} TRAINED_ADAPTER=${TRAINED_ADAPTER:-} headline.sh $LANG_RUN eval-bg" \
+          -o "$RES/manifest-$tag.json" || echo "headline: no manifest written for $tag" >&2
       nohup setsid "${WATCH[@]}" python3 scripts/evaluate.py --params "/root/stage/params-$LANG_RUN-$tag.yaml" \
           --models "$em" -o "$RES/$tag" -q >> "$RES/$tag.log" 2>&1 < /dev/null &
       echo $! > "$RES/$tag.pid"; echo "headline: $tag started in the background (pid $!)" ;;

@@ -1,0 +1,88 @@
+"""Run manifests: written from a resolved params file, checked against the repository."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from rarelang import manifest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _repo(tmp: Path) -> Path:
+    repo = tmp / "repo"
+    (repo / "src" / "rarelang" / "sub").mkdir(parents=True)
+    (repo / "scripts").mkdir()
+    (repo / "configs").mkdir()
+    (repo / "src" / "rarelang" / "a.py").write_text("x = 1\n")
+    (repo / "src" / "rarelang" / "sub" / "b.py").write_text("y = 2\n")
+    (repo / "scripts" / "run.sh").write_text("echo run\n")
+    (repo / "scripts" / "notes.txt").write_text("not code\n")
+    (repo / "configs" / "over.yaml").write_text("train.grpo.max_steps: 3\n")
+    return repo
+
+
+def _params(tmp: Path) -> Path:
+    data = tmp / "data"
+    (data / "mpe").mkdir(parents=True)
+    (data / "train.parquet").write_bytes(b"train rows")
+    (data / "mpe" / "humaneval-r.jsonl").write_text("{}\n")
+    p = tmp / "params.yaml"
+    p.write_text(yaml.safe_dump({"train": {"data": str(data / "train.parquet"), "validation": str(data / "gone.parquet")},
+                                 "evaluate": {"multipl_e_dir": str(data / "mpe")},
+                                 "sandbox": {"backend": "none"}}))
+    return p
+
+
+def test_manifest_records_code_params_data_and_environment(tmp_path):
+    repo, params = _repo(tmp_path), _params(tmp_path)
+    m = manifest.build(repo, params, [Path("configs/over.yaml")], what="train", command="train-bg")
+    assert set(m["code"]["files"]) == {"src/rarelang/a.py", "src/rarelang/sub/b.py", "scripts/run.sh"}
+    assert m["code"]["md5"].endswith(".dir")
+    assert m["params"]["overlays"] == {"configs/over.yaml": manifest.md5_file(repo / "configs" / "over.yaml")}
+    assert m["params"]["resolved"]["train"]["data"].endswith("train.parquet")
+    d = m["data"]
+    assert d["train.data"]["md5"] == manifest.md5_file(tmp_path / "data" / "train.parquet")
+    assert d["train.validation"] == {"path": str(tmp_path / "data" / "gone.parquet"), "missing": True}
+    assert set(d["evaluate.multipl_e_dir"]["files"]) == {"humaneval-r.jsonl"}
+    env = m["environment"]
+    assert env["python"] and "pandas" in env["packages"] and "interpreters" in env
+    assert manifest.check(m, repo, tmp_path / "data") == []            # nothing changed
+
+
+def test_check_names_what_changed_since_the_run(tmp_path):
+    repo, params = _repo(tmp_path), _params(tmp_path)
+    m = manifest.build(repo, params, [Path("configs/over.yaml")])
+    (repo / "src" / "rarelang" / "a.py").write_text("x = 2\n")
+    (repo / "src" / "rarelang" / "sub" / "b.py").unlink()
+    (repo / "scripts" / "new.py").write_text("pass\n")
+    (repo / "configs" / "over.yaml").write_text("train.grpo.max_steps: 4\n")
+    carried = tmp_path / "carried"
+    carried.mkdir()
+    (carried / "train.parquet").write_bytes(b"other rows")
+    problems = manifest.check(m, repo, carried)
+    assert "code: src/rarelang/a.py changed since the run" in problems
+    assert "code: src/rarelang/sub/b.py was in the run, not in the repository" in problems
+    assert "code: scripts/new.py is new since the run" in problems
+    assert "params: overlay configs/over.yaml changed since the run" in problems
+    assert any(p.startswith("data: train.data") and "differs" in p for p in problems)
+    assert manifest.check({**m, "manifest_version": 99}, repo)[0].startswith("manifest version 99")
+
+
+def test_cli_write_then_check_on_this_repository(tmp_path):
+    params = _params(tmp_path)
+    out = tmp_path / "m.json"
+    run = [sys.executable, str(REPO / "scripts" / "manifest.py")]
+    w = subprocess.run(run + ["write", "--params", str(params), "--overlay", "configs/gpu-headline.yaml",
+                              "--what", "train", "-o", str(out)], capture_output=True, text=True, cwd=REPO)
+    assert w.returncode == 0, w.stderr
+    assert json.loads(out.read_text())["what"] == "train"
+    c = subprocess.run(run + ["check", str(out)], capture_output=True, text=True, cwd=REPO)
+    assert c.returncode == 0 and "holds what made it" in c.stdout, c.stdout + c.stderr
+    bad = subprocess.run(run + ["write", "--params", str(tmp_path / "none.yaml"), "-o", str(out)],
+                         capture_output=True, text=True, cwd=REPO)
+    assert bad.returncode == 2 and "no params file" in bad.stderr

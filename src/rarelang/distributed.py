@@ -30,10 +30,6 @@ def local_world_size() -> int:
     return max(1, _env_int("LOCAL_WORLD_SIZE", 1))
 
 
-def is_main_process() -> bool:
-    return rank() == 0
-
-
 def share(total: int, part: int | None = None, parts: int | None = None) -> int:
     """This local rank's share of ``total`` (cores, workers) when a machine's ``parts`` local ranks
     split it: as even as possible, the first ranks take the remainder, never below 1."""

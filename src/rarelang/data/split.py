@@ -32,7 +32,7 @@ import json
 import re
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -311,10 +311,3 @@ def carve_validation(train: pd.DataFrame, per_language: int, seed: int
     is_val = train["task_id"].isin(taken).to_numpy()
     val, rest = train[is_val].reset_index(drop=True), train[~is_val].reset_index(drop=True)
     return rest, val, {lang: int(n) for lang, n in sorted(Counter(val["lang"]).items())}
-
-
-def source_task_ids(frames: Iterable[pd.DataFrame]) -> set[str]:
-    out: set[str] = set()
-    for f in frames:
-        out |= set(f["task_id"])
-    return out

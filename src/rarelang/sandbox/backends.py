@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 INSIDE_WORKDIR = "/sandbox"
 INSIDE_HARNESS = "/opt/rarelang/harness"
-SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
 class SandboxUnavailable(RuntimeError):

@@ -86,3 +86,63 @@ def test_cli_write_then_check_on_this_repository(tmp_path):
     bad = subprocess.run(run + ["write", "--params", str(tmp_path / "none.yaml"), "-o", str(out)],
                          capture_output=True, text=True, cwd=REPO)
     assert bad.returncode == 2 and "no params file" in bad.stderr
+
+
+def _bundle(tmp: Path, run: str, members: dict[str, bytes]) -> Path:
+    import hashlib
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, blob in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+    data = buf.getvalue()
+    d = tmp / "device"
+    d.mkdir()
+    half = len(data) // 2
+    (d / f"bundle-{run}.tar.part00").write_bytes(data[:half])
+    (d / f"bundle-{run}.tar.part01").write_bytes(data[half:])
+    (d / f"bundle-{run}.sha256").write_text(hashlib.sha256(data).hexdigest() + "\n")
+    return d
+
+
+def test_collect_run_places_a_bundle_and_checks_its_manifests(tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("collect_run", REPO / "scripts" / "gpu" / "collect_run.py")
+    cr = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cr)
+    params = _params(tmp_path)
+    good = manifest.build(REPO, params, [Path("configs/gpu-headline.yaml")], what="train")
+    stale = json.loads(json.dumps(good))
+    stale["code"]["files"]["src/rarelang/manifest.py"] = "0" * 32
+    run, res = "r-x", "./results/r-x/"
+    members = {f"{res}train/r-x/summary.json": b"{}", f"{res}train/r-x/validation.csv": b"step\n",
+               "./trainer_state.json": b"{}", "./FINGERPRINT": b"abc\n",
+               "./adapter/adapter_config.json": b"{}", "./adapter/adapter_model.safetensors": b"w",
+               f"{res}heldout-trained/metrics.json": b"{}", f"{res}heldout-trained/completions.parquet": b"p",
+               f"{res}multipl-e-trained/metrics.json": b"{}", f"{res}train.log": b"x" * 300_000,
+               f"{res}heldout-trained.log": b"log", f"{res}manifest-train.json": json.dumps(good).encode()}
+    dev = _bundle(tmp_path, run, members)
+    out = tmp_path / "headline"
+    (out / run).mkdir(parents=True)
+    (out / run / "README.md").write_text("kept")
+    assert cr.main([run, str(dev), "--out", str(out)]) == 0
+    d = out / run
+    for rel in ("train/summary.json", "train/validation.csv", "train/trainer_state.json", "train/FINGERPRINT",
+                "adapter/adapter_model.safetensors", "eval/trained/metrics.json", "eval/trained/completions.parquet",
+                "eval/trained-multipl-e/metrics.json", "logs/eval-heldout-trained.log", "manifests/manifest-train.json"):
+        assert (d / rel).is_file(), rel
+    assert (d / "README.md").read_text() == "kept"                              # added to, not replaced
+    assert len((d / "logs" / "train.log").read_bytes()) == 200_000              # the log's tail
+    assert "holds what made it" in (d / "manifests" / "CHECK.txt").read_text()
+    members[f"{res}manifest-train.json"] = json.dumps(stale).encode()
+    (tmp_path / "again").mkdir()
+    dev2 = _bundle(tmp_path / "again", run, members)
+    assert cr.main([run, str(dev2), "--out", str(out)]) == 1                     # a changed file is named
+    assert "src/rarelang/manifest.py changed since the run" in (d / "manifests" / "CHECK.txt").read_text()
+    (dev / f"bundle-{run}.tar.part01").write_bytes(b"cut")
+    import pytest
+    with pytest.raises(SystemExit, match="corrupt"):
+        cr.main([run, str(dev), "--out", str(out)])

@@ -133,6 +133,29 @@ def test_resume_from_last_checkpoint(first_run, pool):
     assert len(res["reward"].history) == 1           # only the one new step ran
 
 
+def test_a_named_checkpoint_starts_the_run_once_then_parts_go_on_from_their_own(tmp_path):
+    """train.resume: <folder> (a warm start) is used by the first part only; the checkpoints dir is
+    stamped, so a second part goes on from the run's newest checkpoint instead of the named one."""
+    from rarelang.train.run import choose_resume
+    ck = tmp_path / "checkpoints"
+    warm = tmp_path / "warm" / "checkpoint-253"
+    warm.mkdir(parents=True)
+    assert choose_resume(str(warm), ck, "fp") == str(warm)
+    assert (ck / "FINGERPRINT").read_text().strip() == "fp"
+    (ck / "checkpoint-300").mkdir()
+    assert choose_resume(str(warm), ck, "fp") == str(ck / "checkpoint-300")    # part 2
+    assert choose_resume(str(warm), ck, "fp", writer=False) == str(ck / "checkpoint-300")
+    assert choose_resume(str(warm), ck, "other settings") == str(warm)          # not this run's: named one,
+    assert (tmp_path / "checkpoints.replaced" / "checkpoint-300").is_dir()     # the others kept aside
+    assert choose_resume(str(warm), ck, "other settings") == str(warm)
+    # the warm checkpoint copied into the run's own (unstamped) checkpoints folder, as on the GPU machine
+    ck2 = tmp_path / "run2" / "checkpoints"
+    (ck2 / "checkpoint-253").mkdir(parents=True)
+    assert choose_resume(str(ck2 / "checkpoint-253"), ck2, "fp") == str(ck2 / "checkpoint-253")
+    (ck2 / "checkpoint-300").mkdir()
+    assert choose_resume(str(ck2 / "checkpoint-253"), ck2, "fp") == str(ck2 / "checkpoint-300")
+
+
 def test_changed_settings_start_afresh_instead_of_resuming(tmp_path):
     """resume: auto must not continue a checkpoint written under other settings or other data."""
     from rarelang.train.run import choose_resume, run_fingerprint

@@ -171,10 +171,24 @@ def choose_resume(resume: Any, ckpt_dir: Path, fingerprint: str, writer: bool = 
     fingerprint; checkpoints of other settings are moved aside (``checkpoints.replaced``), not deleted.
     Under DDP only the main process (``writer``) moves and stamps; the others decide after it (a
     barrier), from what it left, and so reach the same decision."""
-    if isinstance(resume, str) and resume not in ("auto", "never"):
-        return resume
     ckpts = sorted(ckpt_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     stamp = ckpt_dir / "FINGERPRINT"
+    if isinstance(resume, str) and resume not in ("auto", "never"):
+        # a named checkpoint (e.g. a warm start, scripts/warm_checkpoint.py) starts the run once; a later
+        # part of the same run goes on from the run's own newest checkpoint, not from the named one again
+        if ckpts and stamp.exists() and stamp.read_text().strip() == fingerprint:
+            return str(ckpts[-1])
+        if writer:
+            named_inside = Path(resume).resolve().parent == ckpt_dir.resolve()
+            if ckpts and stamp.exists() and not named_inside:      # another setting's checkpoints: aside
+                log.warning("the checkpoints in %s were written with other settings or data: kept in %s.replaced",
+                            ckpt_dir, ckpt_dir.name)
+                aside = ckpt_dir.with_name(ckpt_dir.name + ".replaced")
+                shutil.rmtree(aside, ignore_errors=True)
+                ckpt_dir.rename(aside)
+            ckpt_dir.mkdir(parents=True, exist_ok=True)
+            stamp.write_text(fingerprint + "\n")
+        return resume
     if not writer:
         same = resume == "auto" and stamp.exists() and stamp.read_text().strip() == fingerprint
         return str(ckpts[-1]) if ckpts and same else None

@@ -17,16 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from rarelang.params_check import apply_overlay, check_files
-
-
-def _set_dotted(node, key: str, value) -> None:
-    parts = key.split(".")
-    for part in parts[:-1]:
-        if part not in node or not isinstance(node[part], dict):
-            node[part] = {}
-        node = node[part]
-    node[parts[-1]] = value
+from rarelang.params_check import apply_overlay, check_files, set_dotted
 
 
 def apply_keeping_comments(text: str, overlay_text: str) -> str:
@@ -40,7 +31,7 @@ def apply_keeping_comments(text: str, overlay_text: str) -> str:
     rt.representer.add_representer(type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null"))
     data = rt.load(text)
     for k, v in (rt.load(overlay_text) or {}).items():
-        _set_dotted(data, k, v)
+        set_dotted(data, str(k), v)        # ruamel's maps are dicts: the plain overlay's own setter
     out = io.StringIO()
     rt.dump(data, out)
     return out.getvalue()

@@ -1,15 +1,18 @@
 """scripts/gpu/collect.py: bundles from the GPU machine → results/headline/<lang>/."""
 
-import hashlib
 import importlib.util
 import io
 import json
-import tarfile
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from rarelang.params import repo_root
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bundle_pieces import write_bundle  # noqa: E402
 
 
 def _collect_module():
@@ -41,20 +44,7 @@ def _bundle(tmp_path, config):
         buf = io.BytesIO()
         _completions(model, passed).to_parquet(buf)
         blobs[f"results/r/eval_{model}/completions.parquet"] = buf.getvalue()
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tar:
-        for name, blob in blobs.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(blob)
-            tar.addfile(info, io.BytesIO(blob))
-    data = out.getvalue()
-    d = tmp_path / "device"
-    d.mkdir()
-    half = len(data) // 2
-    (d / "bundle-r.tar.part00").write_bytes(data[:half])
-    (d / "bundle-r.tar.part01").write_bytes(data[half:])
-    (d / "bundle-r.sha256").write_text(hashlib.sha256(data).hexdigest() + "\n")
-    return d
+    return write_bundle(tmp_path / "device", "r", blobs)
 
 
 def test_collect_unpacks_checks_and_pairs(tmp_path):

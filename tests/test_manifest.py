@@ -1,7 +1,6 @@
 """Run manifests: written from a resolved params file, checked against the repository."""
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +8,9 @@ from pathlib import Path
 import yaml
 
 from rarelang import manifest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bundle_pieces import write_bundle  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -88,26 +90,6 @@ def test_cli_write_then_check_on_this_repository(tmp_path):
     assert bad.returncode == 2 and "no params file" in bad.stderr
 
 
-def _bundle(tmp: Path, run: str, members: dict[str, bytes]) -> Path:
-    import hashlib
-    import io
-    import tarfile
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, blob in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(blob)
-            tar.addfile(info, io.BytesIO(blob))
-    data = buf.getvalue()
-    d = tmp / "device"
-    d.mkdir()
-    half = len(data) // 2
-    (d / f"bundle-{run}.tar.part00").write_bytes(data[:half])
-    (d / f"bundle-{run}.tar.part01").write_bytes(data[half:])
-    (d / f"bundle-{run}.sha256").write_text(hashlib.sha256(data).hexdigest() + "\n")
-    return d
-
-
 def test_collect_run_places_a_bundle_and_checks_its_manifests(tmp_path):
     import importlib.util
     spec = importlib.util.spec_from_file_location("collect_run", REPO / "scripts" / "gpu" / "collect_run.py")
@@ -124,7 +106,7 @@ def test_collect_run_places_a_bundle_and_checks_its_manifests(tmp_path):
                f"{res}heldout-trained/metrics.json": b"{}", f"{res}heldout-trained/completions.parquet": b"p",
                f"{res}multipl-e-trained/metrics.json": b"{}", f"{res}train.log": b"x" * 300_000,
                f"{res}heldout-trained.log": b"log", f"{res}manifest-train.json": json.dumps(good).encode()}
-    dev = _bundle(tmp_path, run, members)
+    dev = write_bundle(tmp_path / "device", run, members)
     out = tmp_path / "headline"
     (out / run).mkdir(parents=True)
     (out / run / "README.md").write_text("kept")
@@ -138,8 +120,7 @@ def test_collect_run_places_a_bundle_and_checks_its_manifests(tmp_path):
     assert len((d / "logs" / "train.log").read_bytes()) == 200_000              # the log's tail
     assert "holds what made it" in (d / "manifests" / "CHECK.txt").read_text()
     members[f"{res}manifest-train.json"] = json.dumps(stale).encode()
-    (tmp_path / "again").mkdir()
-    dev2 = _bundle(tmp_path / "again", run, members)
+    dev2 = write_bundle(tmp_path / "again", run, members)
     assert cr.main([run, str(dev2), "--out", str(out)]) == 1                     # a changed file is named
     assert "src/rarelang/manifest.py changed since the run" in (d / "manifests" / "CHECK.txt").read_text()
     (dev / f"bundle-{run}.tar.part01").write_bytes(b"cut")

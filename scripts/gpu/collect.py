@@ -33,15 +33,20 @@ from rarelang.train.run import summarize
 TIMING = ("timing/generation_s", "timing/reward_s_total", "timing/scoring_other_s", "timing/loss_backward_s")
 
 
+def join_bundle(d: Path, name: str) -> bytes:
+    """The pieces bundle-NAME.tar.partNN in d, joined and checked against bundle-NAME.sha256."""
+    data = b"".join(p.read_bytes() for p in sorted(d.glob(f"bundle-{name}.tar.part*")))
+    if hashlib.sha256(data).hexdigest() != (d / f"bundle-{name}.sha256").read_text().split()[0]:
+        raise SystemExit(f"{d}: bundle-{name} is incomplete or corrupt (sha256 mismatch)")
+    return data
+
+
 def bundles(dirs: list[Path]) -> dict[str, bytes]:
     out = {}
     for d in dirs:
         for sha in sorted(d.glob("bundle-*.sha256")):
             lang = sha.name[len("bundle-"):-len(".sha256")]
-            data = b"".join(p.read_bytes() for p in sorted(d.glob(f"bundle-{lang}.tar.part*")))
-            if hashlib.sha256(data).hexdigest() != sha.read_text().split()[0]:
-                raise SystemExit(f"{d}: bundle-{lang} is incomplete or corrupt (sha256 mismatch)")
-            out[lang] = data
+            out[lang] = join_bundle(d, lang)
     return out
 
 

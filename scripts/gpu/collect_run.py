@@ -20,14 +20,16 @@ Exit 1 when a manifest check finds a difference (the files are written all the s
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import sys
 import tarfile
 from pathlib import Path
 
-from rarelang import manifest
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # scripts/gpu: collect.py beside this file
+
+from collect import join_bundle  # noqa: E402
+from rarelang import manifest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 EVAL_NAMES = {"heldout-trained": "trained", "multipl-e-trained": "trained-multipl-e"}
@@ -37,13 +39,9 @@ LOG_TAIL = 200_000
 
 def read_bundle(run: str, dirs: list[Path]) -> dict[str, bytes]:
     for d in dirs:
-        sha = d / f"bundle-{run}.sha256"
-        if not sha.is_file():
+        if not (d / f"bundle-{run}.sha256").is_file():
             continue
-        data = b"".join(p.read_bytes() for p in sorted(d.glob(f"bundle-{run}.tar.part*")))
-        if hashlib.sha256(data).hexdigest() != sha.read_text().split()[0]:
-            raise SystemExit(f"{d}: bundle-{run} is incomplete or corrupt (sha256 mismatch)")
-        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        with tarfile.open(fileobj=io.BytesIO(join_bundle(d, run))) as tar:
             return {m.name.removeprefix("./"): tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
     raise SystemExit(f"no bundle-{run}.sha256 in " + ", ".join(map(str, dirs)))
 

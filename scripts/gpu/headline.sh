@@ -16,7 +16,8 @@
 # Headline v2 (one process keeps running across device calls while the machine stays warm):
 #   train-bg       start the run's training in the background (TRAIN_WALL_S: its time budget; it stops
 #                  and checkpoints then, and goes on from that checkpoint when started again)
-#   eval-bg        start the v2 evaluation (EVAL_CONFIG, default configs/gpu-eval-v2.yaml; results under
+#   eval-bg        start the v2 evaluation (EVAL_CONFIG, default configs/gpu-eval-v2.yaml, or several overlays
+#                  separated by spaces, applied in order; results under
 #                  EVAL_TAG-MODELS) of EVAL_MODELS (base | trained | base,trained) in the background,
 #                  EVAL_WORKERS sandbox workers per language (8); TRAINED_ADAPTER: another adapter folder,
 #                  or `best`: the checkpoint with the best validation metric (BUNDLE_ADAPTER likewise for bundle)
@@ -142,7 +143,11 @@ save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, 
       em=${EVAL_MODELS:-base}; tag=${EVAL_TAG:-eval_v2}-${em/,/+}
       bg_alive "$RES/$tag.pid" && { echo "headline: $tag already running"; continue; }
       cp "$P" "/root/stage/params-$LANG_RUN-$tag.yaml"
-      python3 scripts/apply_config.py "${EVAL_CONFIG:-configs/gpu-eval-v2.yaml}" --params "/root/stage/params-$LANG_RUN-$tag.yaml"
+      # EVAL_CONFIG: one overlay or several (space-separated, applied in order: e.g. the 1.5B student's models)
+      read -r -a ecfg <<< "${EVAL_CONFIG:-configs/gpu-eval-v2.yaml}"; eover=()
+      for c in "${ecfg[@]}"; do
+        python3 scripts/apply_config.py "$c" --params "/root/stage/params-$LANG_RUN-$tag.yaml"; eover+=(--overlay "$c")
+      done
       printf 'sandbox.workers: %s\n' "${EVAL_WORKERS:-8}" > /root/stage/eval-workers.yaml
       # an adapter from elsewhere (e.g. the committed results/headline/RUN/adapter) instead of the run's own
       # (or `best`: the checkpoint with the best validation metric)
@@ -153,8 +158,8 @@ save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, 
       fi
       python3 scripts/apply_config.py /root/stage/eval-workers.yaml --params "/root/stage/params-$LANG_RUN-$tag.yaml"
       python3 scripts/manifest.py write --params "/root/stage/params-$LANG_RUN-$tag.yaml" --overlay configs/gpu-headline.yaml \
-          --overlay "configs/gpu-headline-$LANG_RUN.yaml" --overlay "${EVAL_CONFIG:-configs/gpu-eval-v2.yaml}" --what "$tag" \
-          --command "EVAL_MODELS=$em EVAL_TAG=${EVAL_TAG:-} EVAL_CONFIG=${EVAL_CONFIG:-} TRAINED_ADAPTER=${TRAINED_ADAPTER:-} headline.sh $LANG_RUN eval-bg" \
+          --overlay "configs/gpu-headline-$LANG_RUN.yaml" "${eover[@]}" --what "$tag" \
+          --command "EVAL_MODELS=$em EVAL_TAG=${EVAL_TAG:-} EVAL_CONFIG='${EVAL_CONFIG:-}' TRAINED_ADAPTER=${TRAINED_ADAPTER:-} headline.sh $LANG_RUN eval-bg" \
           -o "$RES/manifest-$tag.json" || echo "headline: no manifest written for $tag" >&2
       nohup setsid "${WATCH[@]}" python3 scripts/evaluate.py --params "/root/stage/params-$LANG_RUN-$tag.yaml" \
           --models "$em" -o "$RES/$tag" -q >> "$RES/$tag.log" 2>&1 < /dev/null &

@@ -5,7 +5,8 @@
 #                                         unpacked to /root/site when complete, then checked (versions, imports)
 #   bash scripts/gpu/install.sh julia     the carried Julia piece(s); unpacked to /opt/julia-1.5.3 when complete
 #   bash scripts/gpu/install.sh model     the carried model piece(s); assembled when complete, then converted
-#                                         to a transformers directory in the background
+#                                         to a transformers directory in the background (MODEL_PIECES: the
+#                                         carried folder, .gpu/model; e.g. .gpu/model-1.5b for the 1.5B student)
 #   bash scripts/gpu/install.sh model-wait  wait for that conversion
 #   bash scripts/gpu/install.sh unsloth   Unsloth (requirements/device-unsloth.lock) to /root/site-unsloth
 # Idempotent; everything lands outside the working tree (/opt, /root/stage), so it survives
@@ -96,7 +97,7 @@ unsloth)
   fi
   ;;
 model)
-  if collect .gpu/model "$STAGE/model-pieces"; then
+  if collect "${MODEL_PIECES:-.gpu/model}" "$STAGE/model-pieces"; then
     name=$(cat "$STAGE/model-pieces/NAME")
     mkdir -p "$STAGE/models/gguf"
     if [ ! -f "$STAGE/models/gguf/$name" ]; then

@@ -10,20 +10,24 @@
 #   .gpu/site/partNN    the GPU stack of requirements/device.lock (vLLM, TRL, datasets, …) installed
 #                       for Python 3.12, slimmed, xz-compressed in ≤ PIECE_MB MiB pieces + SHA256SUMS
 #   .gpu/unsloth/partNN Unsloth (requirements/device-unsloth.lock) for train.backend: unsloth
-#   .gpu/model/partNN   the student GGUF in ≤ PIECE_MB MiB pieces + SHA256SUMS
+#   .gpu/model/partNN   the student GGUF in ≤ PIECE_MB MiB pieces + SHA256SUMS (MODEL: another packaged
+#                       student, MODEL_DIR: its folder, e.g. MODEL=qwen2.5-coder-1.5b-instruct MODEL_DIR=.gpu/model-1.5b;
+#                       carried with MODEL_PIECES=that folder for install.sh)
 # On the device, scripts/gpu/install.sh puts them in place (see docs/GPU.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=.gpu
 # A device call carries 64 MiB including the working tree (every tracked file: committed results and
 # adapters count), so pieces are what is left of 60 MiB after the tree; PIECE_MB overrides.
-TREE_MB=$(( ($(git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1) + 1048575) / 1048576 ))
+# (files absent on disk, e.g. under slim.sh, do not count and are not an error)
+TREE_MB=$(( ($( (git ls-files -z | xargs -0 du -cb 2>/dev/null || true) | tail -1 | cut -f1) + 1048575) / 1048576 ))
 PIECE_MB=${PIECE_MB:-$(( 60 - TREE_MB ))}
 [ "$PIECE_MB" -ge 8 ] || { echo "stage: the working tree is $TREE_MB MiB: too little room for pieces (PIECE_MB=$PIECE_MB)" >&2; exit 1; }
 echo "stage: working tree $TREE_MB MiB → pieces of $PIECE_MB MiB"
 MODEL="${MODEL:-qwen2.5-coder-0.5b-instruct}"
+MD="${MODEL_DIR:-$OUT/model}"
 grep -qx "/.gpu/" .git/info/exclude 2>/dev/null || echo "/.gpu/" >> .git/info/exclude
-mkdir -p "$OUT/model"
+mkdir -p "$MD"
 
 # --- R and bubblewrap from bookworm ----------------------------------------------------------
 if [ ! -f "$OUT/r.tar.xz" ]; then
@@ -173,12 +177,12 @@ if [ ! -f "$OUT/unsloth/SHA256SUMS" ] || [ "$(cat "$OUT/unsloth/LOCK.sha256" 2>/
 fi
 
 # --- the student model in pieces ---------------------------------------------------------------------
-if [ ! -f "$OUT/model/SHA256SUMS" ]; then
+if [ ! -f "$MD/SHA256SUMS" ]; then
   .venv/bin/python scripts/setup/fetch_model.py "$MODEL" --no-convert
   gguf=$(ls models/gguf/*.gguf | grep -i "${MODEL%%-instruct}" | head -1)
-  split -b "${PIECE_MB}M" -d "$gguf" "$OUT/model/part"
-  (cd "$OUT/model" && sha256sum part* > SHA256SUMS && sha256sum < "../../$gguf" | cut -d' ' -f1 > WHOLE.sha256)
-  echo "$(basename "$gguf")" > "$OUT/model/NAME"
-  echo "stage: $(ls "$OUT/model"/part* | wc -l) model pieces of $(basename "$gguf")"
+  split -b "${PIECE_MB}M" -d "$gguf" "$MD/part"
+  (cd "$MD" && sha256sum part* > SHA256SUMS) && sha256sum < "$gguf" | cut -d' ' -f1 > "$MD/WHOLE.sha256"
+  echo "$(basename "$gguf")" > "$MD/NAME"
+  echo "stage: $(ls "$MD"/part* | wc -l) model pieces of $(basename "$gguf")"
 fi
 du -sh "$OUT"/* | sed 's/^/stage: /'

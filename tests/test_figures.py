@@ -109,12 +109,13 @@ def test_the_paper_types_no_number_by_hand_and_every_macro_it_uses_is_generated(
     assert {u for u in used if u.startswith("Hv")} and used <= defined, sorted(used - defined)
 
 
-def _v2_run(root, name, langs, steps, pairs, validation=None, paired=True, best=None, lr=5e-5):
+def _v2_run(root, name, langs, steps, pairs, validation=None, paired=True, best=None, lr=5e-5,
+            model="/root/stage/models/hf/qwen2.5-coder-0.5b-instruct-q4_k_m"):
     d = root / name
     (d / "train").mkdir(parents=True)
     (d / "train" / "summary.json").write_text(json.dumps({"global_step": steps, "mean_step_time": 3.0,
                                                           "mean_frac_reward_zero_std": 0.25, "best_checkpoint": best}))
-    (d / "train" / "config.json").write_text(json.dumps({"train": {"languages": langs, "grpo": {
+    (d / "train" / "config.json").write_text(json.dumps({"train": {"languages": langs, "model": model, "grpo": {
         "per_device_train_batch_size": 32, "gradient_accumulation_steps": 2, "num_generations": 8,
         "learning_rate": lr}}}))
     if validation is not None:
@@ -135,16 +136,19 @@ def test_headline_v2_tables_from_the_runs_results(tmp_path):
                                       "trained-vs-base/humaneval-r/t0.2/r": (0.105, 0.155)},
             validation=[(0, 0.117), (250, 0.278)])
     _v2_run(h, "unfinished", ["julia"], 10, {}, paired=False)     # no paired.json yet: left out
+    _v2_run(h, "u-1.5b", ["julia", "r"], 194, {"trained-vs-base/heldout/t0.2/r": (0.337, 0.447)},
+            model="/root/stage/models/hf/qwen2.5-coder-1.5b-instruct-q4_k_m")
     _v2_run(h, "r-lr", ["r"], 340, {"trained-vs-base/heldout/t0.2/r": (0.180, 0.255)}, lr=1e-4,
             best="/root/stage/models/r-lr/checkpoints/checkpoint-250")     # validation chose step 250
     _v2_run(h, "r-g16", ["r"], 188, {}, paired=False, validation=[(50, 0.196), (150, 0.264)],
             best="/root/stage/models/r-g16/checkpoints/checkpoint-150")   # judged on validation alone
     made = make_headline_v2(h, tmp_path / "fig", tmp_path / "tab")
     md = (tmp_path / "tab" / "summary.md").read_text()
-    assert "| r-g16 | r | 5e-05 | 188 | – | 1504 | 3.00 | 0.25 | 0.196 → 0.264 (step 150) |" in md
+    assert "| r-g16 | 0.5B | r | 5e-05 | 188 | – | 1504 | 3.00 | 0.25 | 0.196 → 0.264 (step 150) |" in md
     assert not [ln for ln in md.splitlines() if ln.startswith("| r-g16 | heldout")]
-    assert "| r-0.5b | r | 5e-05 | 253 | 253 | 2024 | 3.00 | 0.25 | 0.117 → 0.278 (step 250) |" in md   # 253 × 32·2/8
-    assert "| r-lr | r | 1e-04 | 340 | 250 | 2720 |" in md
+    assert "| r-0.5b | 0.5B | r | 5e-05 | 253 | 253 | 2024 | 3.00 | 0.25 | 0.117 → 0.278 (step 250) |" in md   # 253 × 32·2/8
+    assert "| r-lr | 0.5B | r | 1e-04 | 340 | 250 | 2720 |" in md
+    assert "| u-1.5b | 1.5B | julia+r | 5e-05 | 194 | 194 |" in md      # the student's size from its path
     assert "unfinished" not in md
     rows = [ln for ln in md.splitlines() if ln.startswith("| r-0.5b | ")][1:]
     assert [r.split(" | ")[1:3] for r in rows] == [["heldout", "chat"], ["humaneval", "chat"], ["humaneval", "completion"]]

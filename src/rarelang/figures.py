@@ -371,6 +371,12 @@ def _prompts_per_step(cfg: dict[str, Any]) -> int | None:
         return None
 
 
+def _student(cfg: dict[str, Any]) -> str | None:
+    """The student's size from its model path ('…/qwen2.5-coder-1.5b-instruct-q4_k_m' → '1.5B')."""
+    m = re.search(r"(?<![\d.])(\d+(?:\.\d+)?)b(?![a-z])", Path(str(cfg.get("model") or "")).name.lower())
+    return f"{m.group(1)}B" if m else None
+
+
 def _v2_key_parts(key: str) -> tuple[str, str, str]:
     """'trained-vs-base/humaneval-r+completion/t0.2/r' → ('humaneval', 'completion', 'r')."""
     _comp, suite, _setting, lang = key.split("/")
@@ -404,6 +410,7 @@ def v2_run_facts(run: dict[str, Any]) -> dict[str, Any]:
     # the model evaluated: the checkpoint validation chose (summary best_checkpoint), else the last step
     best = re.search(r"checkpoint-(\d+)$", str(sm.get("best_checkpoint") or ""))
     return {"steps": steps, "prompts_seen": steps * pps if (steps is not None and pps) else None,
+            "student": _student(cfg),
             "languages": "+".join(cfg.get("languages") or []), "s_per_step": sm.get("mean_step_time"),
             "zero_var": sm.get("mean_frac_reward_zero_std"), "validation": curve,
             "lr": (cfg.get("grpo") or {}).get("learning_rate"),
@@ -415,7 +422,7 @@ def _v2_run_cells(name: str, f: dict[str, Any], dash: str, arrow: str, esc: Any 
     """A runs-table row's cells, for LaTeX (dash "--", arrow "$\\to$", esc _tex_escape) or Markdown."""
     val = f"{f['validation'][0]:.3f} {arrow} {f['validation'][1]:.3f} (step {f['validation'][2]})" \
         if f["validation"] else dash
-    return [esc(name), esc(f["languages"]), f"{f['lr']:.0e}" if f["lr"] else dash, str(f["steps"]),
+    return [esc(name), f["student"] or dash, esc(f["languages"]), f"{f['lr']:.0e}" if f["lr"] else dash, str(f["steps"]),
             str(f["evaluated_step"] or dash), str(f["prompts_seen"] or dash),
             f"{f['s_per_step']:.2f}" if f["s_per_step"] else dash,
             f"{f['zero_var']:.2f}" if f["zero_var"] is not None else dash, val]
@@ -430,8 +437,8 @@ def _v2_pair_cells(x: dict[str, Any], dash: str, emphasis: str = "", esc: Any = 
 
 
 def v2_runs_table(runs: dict[str, dict[str, Any]]) -> str:
-    rows = [r"\begin{tabular}{lllrrrrrl}", r"\toprule",
-            r"Run & Trained on & LR & Steps & Evaluated & Prompts seen & s/step & Zero-var.\ groups & Validation pass rate \\",
+    rows = [r"\begin{tabular}{llllrrrrrl}", r"\toprule",
+            r"Run & Student & Trained on & LR & Steps & Evaluated & Prompts seen & s/step & Zero-var.\ groups & Validation pass rate \\",
             r"\midrule"]
     rows += [" & ".join(_v2_run_cells(name, v2_run_facts(r), "--", "$\\to$", _tex_escape)) + r" \\"
              for name, r in runs.items()]
@@ -455,8 +462,8 @@ def v2_paired_table(runs: dict[str, dict[str, Any]]) -> str:
 
 def v2_markdown(runs: dict[str, dict[str, Any]]) -> str:
     """The same two tables in Markdown (for READMEs and closing notes)."""
-    out = ["| run | trained on | lr | steps | evaluated step | prompts seen | s/step | zero-variance groups | validation pass rate |",
-           "|---|---|---|---|---|---|---|---|---|"]
+    out = ["| run | student | trained on | lr | steps | evaluated step | prompts seen | s/step | zero-variance groups | validation pass rate |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     out += ["| " + " | ".join(_v2_run_cells(name, v2_run_facts(r), "–", "→")) + " |" for name, r in runs.items()]
     out += ["", "| run | suite | protocol | language | problems | base | trained | difference [95% CI] | better/worse | sign test p |",
             "|---|---|---|---|---|---|---|---|---|---|"]

@@ -23,7 +23,9 @@
 #                  or `best`: the checkpoint with the best validation metric (BUNDLE_ADAPTER likewise for bundle)
 #   wait           wait up to WAIT_S (540) seconds for the background jobs; copy what finished to $OUT
 #   state          the run's full trainer state (last checkpoint: adapter, optimizer, scheduler, RNG,
-#                  trainer_state; its results) as 15 MiB pieces; STATE_FROM..STATE_TO of them to $OUT
+#                  trainer_state; its results) as 15 MiB pieces; STATE_FROM..STATE_TO of them (0-based; default
+#                  4 from STATE_FROM, what one call brings back) to $OUT. STATE_FROM=0 packs the newest
+#                  checkpoint; later calls hand out the rest of that pack
 #   restore-state  unpack state pieces carried under .gpu/state*/ (another machine's `state`)
 # Engine starts are guarded by rarelang.watchdog (a hung start is killed and tried once more).
 set -euo pipefail
@@ -61,7 +63,7 @@ copy_train() {
 copy_eval() {
   local d=$1 tag=$2 f
   for f in metrics.json timings.json paired.json completions.parquet; do
-    [ -f "$d/$f" ] && cp "$d/$f" "$OUT/$tag-$f"
+    [ -f "$d/$f" ] && cp "$d/$f" "$OUT/${tag//+/_}-$f"     # '+' does not come back from $OUT
   done
   true    # a missing file (paired.json of one model) is not an error (set -e)
 }
@@ -132,10 +134,11 @@ save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, 
       bg_alive "$RES/train.pid" && { echo "headline: training already running (pid $(cat "$RES/train.pid"))"; continue; }
       # what the run is made from (code, params, data, environment): bundled with the results,
       # checked here by `python scripts/manifest.py check` (a failure to write it does not stop the run)
-      python3 scripts/manifest.py write --params "$P" --overlay configs/gpu-headline.yaml \
+      # (in the background: hashing the model folder, 3 GB at 1.5B, took ~70 s of a device call)
+      { python3 scripts/manifest.py write --params "$P" --overlay configs/gpu-headline.yaml \
           --overlay "configs/gpu-headline-$LANG_RUN.yaml" --what train \
           --command "TRAIN_WALL_S=${TRAIN_WALL_S:-} headline.sh $LANG_RUN train-bg" -o "$RES/manifest-train.json" \
-        || echo "headline: no manifest written for the training" >&2
+        || echo "headline: no manifest written for the training"; } > "$RES/manifest-train.txt" 2>&1 &
       nohup setsid "${WATCH[@]}" python3 scripts/train_grpo.py --params "$P" -q \
           --set "max_wall_s=${TRAIN_WALL_S:-null}" >> "$RES/train.log" 2>&1 < /dev/null &
       echo $! > "$RES/train.pid"; echo "headline: training started in the background (pid $!, budget ${TRAIN_WALL_S:-none} s)" ;;
@@ -157,10 +160,10 @@ save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, 
         printf 'evaluate.models.trained.adapter: %s\n' "$ta" >> /root/stage/eval-workers.yaml
       fi
       python3 scripts/apply_config.py /root/stage/eval-workers.yaml --params "/root/stage/params-$LANG_RUN-$tag.yaml"
-      python3 scripts/manifest.py write --params "/root/stage/params-$LANG_RUN-$tag.yaml" --overlay configs/gpu-headline.yaml \
+      { python3 scripts/manifest.py write --params "/root/stage/params-$LANG_RUN-$tag.yaml" --overlay configs/gpu-headline.yaml \
           --overlay "configs/gpu-headline-$LANG_RUN.yaml" "${eover[@]}" --what "$tag" \
           --command "EVAL_MODELS=$em EVAL_TAG=${EVAL_TAG:-} EVAL_CONFIG='${EVAL_CONFIG:-}' TRAINED_ADAPTER=${TRAINED_ADAPTER:-} headline.sh $LANG_RUN eval-bg" \
-          -o "$RES/manifest-$tag.json" || echo "headline: no manifest written for $tag" >&2
+          -o "$RES/manifest-$tag.json" || echo "headline: no manifest written for $tag"; } > "$RES/manifest-$tag.txt" 2>&1 &
       nohup setsid "${WATCH[@]}" python3 scripts/evaluate.py --params "/root/stage/params-$LANG_RUN-$tag.yaml" \
           --models "$em" -o "$RES/$tag" -q >> "$RES/$tag.log" 2>&1 < /dev/null &
       echo $! > "$RES/$tag.pid"; echo "headline: $tag started in the background (pid $!)" ;;
@@ -179,19 +182,27 @@ save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, 
       ck=$(newest_ck)
       [ -n "$ck" ] && cp "$ck/trainer_state.json" "$OUT/trainer_state-$LANG_RUN.json" || true
       for d in "$RES"/*-base* "$RES"/*-trained*; do [ -f "$d/metrics.json" ] && copy_eval "$d" "$LANG_RUN-$(basename "$d")"; done
-      for lg in "$RES"/*.log; do [ -f "$lg" ] && tail -c 200000 "$lg" > "$OUT/$(basename "$lg" .log)-$LANG_RUN.log"; done ;;
+      for lg in "$RES"/*.log; do b=$(basename "$lg" .log); [ -f "$lg" ] && tail -c 200000 "$lg" > "$OUT/${b//+/_}-$LANG_RUN.log"; done ;;
     state)
-      ck=$(newest_ck); [ -n "$ck" ] || { echo "headline: $RUN has no checkpoint yet" >&2; exit 1; }
-      rm -rf /root/stage/state && mkdir -p /root/stage/state
-      tar -C /root/stage -cf - "models/$RUN/checkpoints/FINGERPRINT" "${ck#/root/stage/}" "${TRAIN_DIR#/root/stage/}" \
-          $( [ -d "/root/stage/models/$RUN/adapter" ] && echo "models/$RUN/adapter" ) \
-        | split -b 15M -d - /root/stage/state/part
-      (cd /root/stage/state && sha256sum part* > SHA256SUMS)
-      n=$(ls /root/stage/state/part* | wc -l); echo "headline: state of $RUN at $(basename "$ck"): $n piece(s)"
+      # STATE_FROM=0 packs the newest checkpoint; a later call (STATE_FROM > 0) hands out more pieces of
+      # that same pack (re-packing then would mix two checkpoints if training saved one in between)
+      sf=${STATE_FROM:-0}; st=${STATE_TO:-$((sf + 3))}    # 4 pieces of 15 MiB: what one call brings back (64 MiB)
+      if [ "$sf" -eq 0 ] || [ ! -f /root/stage/state/SHA256SUMS ]; then
+        ck=$(newest_ck); [ -n "$ck" ] || { echo "headline: $RUN has no checkpoint yet" >&2; exit 1; }
+        rm -rf /root/stage/state && mkdir -p /root/stage/state
+        tar -C /root/stage -cf - "models/$RUN/checkpoints/FINGERPRINT" "${ck#/root/stage/}" "${TRAIN_DIR#/root/stage/}" \
+            $( [ -d "/root/stage/models/$RUN/adapter" ] && echo "models/$RUN/adapter" ) \
+          | split -b 15M -d - /root/stage/state/part
+        (cd /root/stage/state && sha256sum part* > SHA256SUMS)
+        basename "$ck" > /root/stage/state/CHECKPOINT
+      fi
+      n=$(ls /root/stage/state/part* | wc -l)
+      echo "headline: state of $RUN at $(cat /root/stage/state/CHECKPOINT): $n piece(s) (part00..part$(printf %02d $((n - 1)))); this call: $sf..$st"
       i=0; for f in /root/stage/state/part*; do
-        [ "$i" -ge "${STATE_FROM:-0}" ] && [ "$i" -le "${STATE_TO:-6}" ] && cp "$f" "$OUT/state-$LANG_RUN.$(basename "$f")"
+        [ "$i" -ge "$sf" ] && [ "$i" -le "$st" ] && cp "$f" "$OUT/state-$LANG_RUN.$(basename "$f")"
         i=$((i + 1)); done
-      cp /root/stage/state/SHA256SUMS "$OUT/state-$LANG_RUN.SHA256SUMS" ;;
+      cp /root/stage/state/SHA256SUMS "$OUT/state-$LANG_RUN.SHA256SUMS"
+      [ "$st" -ge $((n - 1)) ] || echo "headline: more pieces: STATE_FROM=$((st + 1)) headline.sh $LANG_RUN state" ;;
     restore-state)
       mkdir -p /root/stage/state-in
       for f in .gpu/state*/part* .gpu/state*/SHA256SUMS; do [ -e "$f" ] && cp -f "$f" /root/stage/state-in/; done

@@ -6,7 +6,7 @@
 #          bench-unsloth-vllm | bench-eval | protocols |
 #          train-bg | eval-bg | wait | state | restore-state        (headline v2, below)
 # Settings: configs/gpu-headline.yaml, then configs/gpu-headline-RUN.yaml, applied to a copy of
-# params.yaml. Results stay in /root/stage/results/RUN while the machine is warm; every phase
+# params.yaml. Results stay in $STAGE/results/RUN while the machine is warm; every phase
 # copies what it produced to $OUT (what comes back; at most 8 files of 16 MiB), and `bundle` packs
 # the run's results (logs, evaluations), the last trainer_state and the adapter (bf16) into
 # $OUT/bundle-RUN.tar.partNN (15 MiB pieces; here: cat the pieces | tar -x) — the last call of a
@@ -34,9 +34,10 @@ WATCH=(python3 -m rarelang.watchdog --startup-timeout "${STARTUP_TIMEOUT:-240}" 
 BENCH_STEPS=${BENCH_STEPS:-12}
 LANG_RUN=${1:?usage: $0 RUN PHASE...}; shift
 [ -f "configs/gpu-headline-$LANG_RUN.yaml" ] || { echo "unknown run $LANG_RUN (no configs/gpu-headline-$LANG_RUN.yaml)" >&2; exit 2; }
-OUT="${OUT:-/root/stage/out}"; RES=/root/stage/results/$LANG_RUN
+STAGE="${STAGE:-/root/stage}"     # where the machine keeps models, results and state (tests point it elsewhere)
+OUT="${OUT:-$STAGE/out}"; RES=$STAGE/results/$LANG_RUN
 mkdir -p "$OUT" "$RES"
-P=/root/stage/params-$LANG_RUN.yaml
+P=$STAGE/params-$LANG_RUN.yaml
 if [ ! -f "$P" ]; then
   cp params.yaml "$P"
   python3 scripts/apply_config.py configs/gpu-headline.yaml --params "$P"
@@ -46,7 +47,7 @@ read -r RUN TRAIN_DIR < <(python3 -c "import yaml,sys; t=yaml.safe_load(open(sys
 print(t['run_name'], t.get('results_root', 'results/train') + '/' + t['run_name'])" "$P")
 bg_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 # the run's newest checkpoint folder (empty when it has none yet)
-newest_ck() { ls -d /root/stage/models/"$RUN"/checkpoints/checkpoint-* 2>/dev/null | sort -t- -k2 -n | tail -1 || true; }
+newest_ck() { ls -d $STAGE/models/"$RUN"/checkpoints/checkpoint-* 2>/dev/null | sort -t- -k2 -n | tail -1 || true; }
 # the checkpoint with the best validation metric (grpo.metric_for_best_model), as the newest trainer_state records it
 best_ck() {
   local ck; ck=$(newest_ck); [ -n "$ck" ] || { echo "headline: $RUN has no checkpoint" >&2; return 1; }
@@ -99,35 +100,35 @@ for phase in "$@"; do
       # the run's results (training logs, evaluations; no pid files), the newest checkpoint's
       # trainer_state, and the adapter cast to bf16 (half the size; vLLM applies LoRA in bf16) —
       # from the finished run's adapter folder, else from the newest checkpoint
-      B=/root/stage/bundle; rm -rf "$B" && mkdir -p "$B/results" "$B/adapter"
+      B=$STAGE/bundle; rm -rf "$B" && mkdir -p "$B/results" "$B/adapter"
       cp -r "$RES" "$B/results/" && find "$B/results" -name '*.pid' -delete
       ck=$(newest_ck)
-      ad=/root/stage/models/$RUN/adapter; [ -f "$ad/adapter_model.safetensors" ] || ad=$ck
+      ad=$STAGE/models/$RUN/adapter; [ -f "$ad/adapter_model.safetensors" ] || ad=$ck
       if [ -n "${BUNDLE_ADAPTER:-}" ]; then ad=$(adapter_arg "$BUNDLE_ADAPTER") || exit 1; fi   # e.g. best: the checkpoint validation chose
       [ -n "$ck" ] && cp "$ck/trainer_state.json" "$B/trainer_state.json"
-      cp /root/stage/models/"$RUN"/checkpoints/FINGERPRINT "$B/" 2>/dev/null || true
+      cp $STAGE/models/"$RUN"/checkpoints/FINGERPRINT "$B/" 2>/dev/null || true
       cp "$ad/adapter_config.json" "$B/adapter/"
       python3 -c "import sys, torch; from safetensors.torch import load_file, save_file; \
 save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, sys.argv[2])" \
         "$ad/adapter_model.safetensors" "$B/adapter/adapter_model.safetensors"
       echo "headline: bundle of $RUN: adapter from $ad"
-      tar -C "$B" -cf /root/stage/bundle-$LANG_RUN.tar .
-      split -b 15M -d /root/stage/bundle-$LANG_RUN.tar "$OUT/bundle-$LANG_RUN.tar.part"
-      (cd "$OUT" && sha256sum /root/stage/bundle-$LANG_RUN.tar | cut -d' ' -f1 > bundle-$LANG_RUN.sha256) ;;
+      tar -C "$B" -cf $STAGE/bundle-$LANG_RUN.tar .
+      split -b 15M -d $STAGE/bundle-$LANG_RUN.tar "$OUT/bundle-$LANG_RUN.tar.part"
+      (cd "$OUT" && sha256sum $STAGE/bundle-$LANG_RUN.tar | cut -d' ' -f1 > bundle-$LANG_RUN.sha256) ;;
     bench-vllm|bench-generate)
       v=true; steps=$BENCH_STEPS; [ "$phase" = bench-generate ] && { v=false; steps=${BENCH_STEPS_GENERATE:-6}; }
       "${WATCH[@]}" python3 scripts/bench_train.py --params "$P" -q --steps "$steps" --label "${phase#bench-}-$LANG_RUN" \
-          --set grpo.use_vllm=$v --set max_wall_s=null --keep-adapter "/root/stage/models/bench-${phase#bench-}-$LANG_RUN/adapter"
+          --set grpo.use_vllm=$v --set max_wall_s=null --keep-adapter "$STAGE/models/bench-${phase#bench-}-$LANG_RUN/adapter"
       cp results/bench/train_gpu.json "$OUT/train_gpu.json" ;;
     protocols)
       # the base model under both protocols at the BigCode leaderboard's setting (n = 20, T = 0.2),
       # ≤ 768 new tokens (384 truncated 7-8% of base answers), held-out (chat) + HumanEval (both)
       { printf 'evaluate.samples:\n  - {name: t0.2, n: 20, temperature: 0.2, k: [1]}\n'
-        printf 'evaluate.protocols: [chat, completion]\nevaluate.max_tokens: 768\n'; } > /root/stage/protocols.yaml
-      cp "$P" /root/stage/params-protocols-$LANG_RUN.yaml
-      python3 scripts/apply_config.py /root/stage/protocols.yaml --params /root/stage/params-protocols-$LANG_RUN.yaml
+        printf 'evaluate.protocols: [chat, completion]\nevaluate.max_tokens: 768\n'; } > $STAGE/protocols.yaml
+      cp "$P" $STAGE/params-protocols-$LANG_RUN.yaml
+      python3 scripts/apply_config.py $STAGE/protocols.yaml --params $STAGE/params-protocols-$LANG_RUN.yaml
       pm=${PROTO_MODELS:-base}      # or trained (the run's adapter), or base,trained
-      "${WATCH[@]}" python3 scripts/evaluate.py --params /root/stage/params-protocols-$LANG_RUN.yaml --models "$pm" \
+      "${WATCH[@]}" python3 scripts/evaluate.py --params $STAGE/params-protocols-$LANG_RUN.yaml --models "$pm" \
           -o "$RES/eval_protocols-${pm/,/+}" -q
       copy_eval "$RES/eval_protocols-${pm/,/+}" "protocols-${pm/,/+}-$LANG_RUN" ;;
     train-bg)
@@ -145,26 +146,26 @@ save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, 
     eval-bg)
       em=${EVAL_MODELS:-base}; tag=${EVAL_TAG:-eval_v2}-${em/,/+}
       bg_alive "$RES/$tag.pid" && { echo "headline: $tag already running"; continue; }
-      cp "$P" "/root/stage/params-$LANG_RUN-$tag.yaml"
+      cp "$P" "$STAGE/params-$LANG_RUN-$tag.yaml"
       # EVAL_CONFIG: one overlay or several (space-separated, applied in order: e.g. the 1.5B student's models)
       read -r -a ecfg <<< "${EVAL_CONFIG:-configs/gpu-eval-v2.yaml}"; eover=()
       for c in "${ecfg[@]}"; do
-        python3 scripts/apply_config.py "$c" --params "/root/stage/params-$LANG_RUN-$tag.yaml"; eover+=(--overlay "$c")
+        python3 scripts/apply_config.py "$c" --params "$STAGE/params-$LANG_RUN-$tag.yaml"; eover+=(--overlay "$c")
       done
-      printf 'sandbox.workers: %s\n' "${EVAL_WORKERS:-8}" > /root/stage/eval-workers.yaml
+      printf 'sandbox.workers: %s\n' "${EVAL_WORKERS:-8}" > $STAGE/eval-workers.yaml
       # an adapter from elsewhere (e.g. the committed results/headline/RUN/adapter) instead of the run's own
       # (or `best`: the checkpoint with the best validation metric)
       # (an adapter that cannot be resolved stops here: never the base model evaluated as "trained")
       if [ -n "${TRAINED_ADAPTER:-}" ]; then
         ta=$(adapter_arg "$TRAINED_ADAPTER") || exit 1
-        printf 'evaluate.models.trained.adapter: %s\n' "$ta" >> /root/stage/eval-workers.yaml
+        printf 'evaluate.models.trained.adapter: %s\n' "$ta" >> $STAGE/eval-workers.yaml
       fi
-      python3 scripts/apply_config.py /root/stage/eval-workers.yaml --params "/root/stage/params-$LANG_RUN-$tag.yaml"
-      { python3 scripts/manifest.py write --params "/root/stage/params-$LANG_RUN-$tag.yaml" --overlay configs/gpu-headline.yaml \
+      python3 scripts/apply_config.py $STAGE/eval-workers.yaml --params "$STAGE/params-$LANG_RUN-$tag.yaml"
+      { python3 scripts/manifest.py write --params "$STAGE/params-$LANG_RUN-$tag.yaml" --overlay configs/gpu-headline.yaml \
           --overlay "configs/gpu-headline-$LANG_RUN.yaml" "${eover[@]}" --what "$tag" \
           --command "EVAL_MODELS=$em EVAL_TAG=${EVAL_TAG:-} EVAL_CONFIG='${EVAL_CONFIG:-}' TRAINED_ADAPTER=${TRAINED_ADAPTER:-} headline.sh $LANG_RUN eval-bg" \
           -o "$RES/manifest-$tag.json" || echo "headline: no manifest written for $tag"; } > "$RES/manifest-$tag.txt" 2>&1 &
-      nohup setsid "${WATCH[@]}" python3 scripts/evaluate.py --params "/root/stage/params-$LANG_RUN-$tag.yaml" \
+      nohup setsid "${WATCH[@]}" python3 scripts/evaluate.py --params "$STAGE/params-$LANG_RUN-$tag.yaml" \
           --models "$em" -o "$RES/$tag" -q >> "$RES/$tag.log" 2>&1 < /dev/null &
       echo $! > "$RES/$tag.pid"; echo "headline: $tag started in the background (pid $!)" ;;
     wait)
@@ -187,30 +188,31 @@ save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, 
       # STATE_FROM=0 packs the newest checkpoint; a later call (STATE_FROM > 0) hands out more pieces of
       # that same pack (re-packing then would mix two checkpoints if training saved one in between)
       sf=${STATE_FROM:-0}; st=${STATE_TO:-$((sf + 3))}    # 4 pieces of 15 MiB: what one call brings back (64 MiB)
-      if [ "$sf" -eq 0 ] || [ ! -f /root/stage/state/SHA256SUMS ]; then
+      if [ "$sf" -eq 0 ] || [ ! -f $STAGE/state/SHA256SUMS ]; then
         ck=$(newest_ck); [ -n "$ck" ] || { echo "headline: $RUN has no checkpoint yet" >&2; exit 1; }
-        rm -rf /root/stage/state && mkdir -p /root/stage/state
-        tar -C /root/stage -cf - "models/$RUN/checkpoints/FINGERPRINT" "${ck#/root/stage/}" "${TRAIN_DIR#/root/stage/}" \
-            $( [ -d "/root/stage/models/$RUN/adapter" ] && echo "models/$RUN/adapter" ) \
-          | split -b 15M -d - /root/stage/state/part
-        (cd /root/stage/state && sha256sum part* > SHA256SUMS)
-        basename "$ck" > /root/stage/state/CHECKPOINT
+        rm -rf $STAGE/state && mkdir -p $STAGE/state
+        tar -C $STAGE -cf - "models/$RUN/checkpoints/FINGERPRINT" "${ck#$STAGE/}" "${TRAIN_DIR#$STAGE/}" \
+            $( [ -d "$STAGE/models/$RUN/adapter" ] && echo "models/$RUN/adapter" ) \
+          | split -b 15M -d - $STAGE/state/part
+        (cd $STAGE/state && sha256sum part* > SHA256SUMS)
+        basename "$ck" > $STAGE/state/CHECKPOINT
       fi
-      n=$(ls /root/stage/state/part* | wc -l)
-      echo "headline: state of $RUN at $(cat /root/stage/state/CHECKPOINT): $n piece(s) (part00..part$(printf %02d $((n - 1)))); this call: $sf..$st"
-      i=0; for f in /root/stage/state/part*; do
+      n=$(ls $STAGE/state/part* | wc -l)
+      echo "headline: state of $RUN at $(cat $STAGE/state/CHECKPOINT): $n piece(s) (part00..part$(printf %02d $((n - 1)))); this call: $sf..$st"
+      i=0; for f in $STAGE/state/part*; do
         [ "$i" -ge "$sf" ] && [ "$i" -le "$st" ] && cp "$f" "$OUT/state-$LANG_RUN.$(basename "$f")"
         i=$((i + 1)); done
-      cp /root/stage/state/SHA256SUMS "$OUT/state-$LANG_RUN.SHA256SUMS"
+      cp $STAGE/state/SHA256SUMS "$OUT/state-$LANG_RUN.SHA256SUMS"
       [ "$st" -ge $((n - 1)) ] || echo "headline: more pieces: STATE_FROM=$((st + 1)) headline.sh $LANG_RUN state" ;;
     restore-state)
-      mkdir -p /root/stage/state-in
-      for f in .gpu/state*/part* .gpu/state*/SHA256SUMS; do [ -e "$f" ] && cp -f "$f" /root/stage/state-in/; done
-      want=$(wc -l < /root/stage/state-in/SHA256SUMS); have=$(ls /root/stage/state-in/part* | wc -l)
+      mkdir -p $STAGE/state-in
+      for f in .gpu/state*/part* .gpu/state*/SHA256SUMS; do [ -e "$f" ] && cp -f "$f" $STAGE/state-in/; done
+      want=$(wc -l < $STAGE/state-in/SHA256SUMS)
+      have=$(cd $STAGE/state-in && for f in $(awk '{print $2}' SHA256SUMS); do [ -f "$f" ] && echo "$f"; done | wc -l)
       if [ "$have" -lt "$want" ]; then echo "headline: $have of $want state piece(s) so far"; continue; fi
-      (cd /root/stage/state-in && sha256sum -c --quiet SHA256SUMS)
-      cat /root/stage/state-in/part* | tar -C /root/stage -xf -
-      echo "headline: restored $(ls -d /root/stage/models/"$RUN"/checkpoints/checkpoint-*)" ;;
+      (cd $STAGE/state-in && sha256sum -c --quiet SHA256SUMS)
+      (cd $STAGE/state-in && cat $(awk '{print $2}' SHA256SUMS)) | tar -C $STAGE -xf -    # the listed pieces, in order
+      echo "headline: restored $(ls -d $STAGE/models/"$RUN"/checkpoints/checkpoint-*)" ;;
     bench-unsloth|bench-unsloth-vllm)
       # Unsloth (FastLanguageModel + its LoRA): generation by Unsloth's own generate, or with
       # fast_inference by Unsloth's vLLM engine (same memory share as TRL's colocated engine)
@@ -222,12 +224,12 @@ save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, 
     bench-eval)
       # n = 20 at T = 0.2; the trained model is the adapter of the last bench-vllm run (a few steps:
       # this measures the LoRA path's speed, not a training result)
-      ad=/root/stage/models/bench-vllm-$LANG_RUN/adapter; models=base; [ -f "$ad/adapter_config.json" ] && models=base,trained
+      ad=$STAGE/models/bench-vllm-$LANG_RUN/adapter; models=base; [ -f "$ad/adapter_config.json" ] && models=base,trained
       { printf 'evaluate.samples:\n  - {name: t0.2, n: 20, temperature: 0.2, k: [1]}\n'
-        printf 'evaluate.models.trained.adapter: %s\n' "$ad"; } > /root/stage/bench-eval.yaml
-      cp "$P" /root/stage/params-bench-eval.yaml
-      python3 scripts/apply_config.py /root/stage/bench-eval.yaml --params /root/stage/params-bench-eval.yaml
-      "${WATCH[@]}" python3 scripts/bench_eval.py --params /root/stage/params-bench-eval.yaml -q --label "vllm-$LANG_RUN" \
+        printf 'evaluate.models.trained.adapter: %s\n' "$ad"; } > $STAGE/bench-eval.yaml
+      cp "$P" $STAGE/params-bench-eval.yaml
+      python3 scripts/apply_config.py $STAGE/bench-eval.yaml --params $STAGE/params-bench-eval.yaml
+      "${WATCH[@]}" python3 scripts/bench_eval.py --params $STAGE/params-bench-eval.yaml -q --label "vllm-$LANG_RUN" \
           --models "$models" --out-dir "$RES/bench_eval"
       cp results/bench/eval_gpu.json "$OUT/eval_gpu.json" ;;
     *) echo "unknown phase $phase (smoke|baseline|train|final|bundle|bench-vllm|bench-generate|bench-unsloth|bench-unsloth-vllm|bench-eval|protocols|train-bg|eval-bg|wait|state|restore-state)" >&2; exit 2 ;;

@@ -1,0 +1,107 @@
+"""scripts/gpu/headline.sh `state` / `restore-state`: the full trainer state leaves a machine in 15 MiB
+pieces, four per device call (64 MiB come back), and must join up on the next machine. On
+2026-11-25 a later call re-packed a newer checkpoint mid-way and piece 0 was never fetched: checkpoint
+150 of unified-1.5b was lost. These run the real script on a fake stage folder."""
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+RUN = "unified-0.5b"          # any run with a configs/gpu-headline-RUN.yaml
+
+
+def _stage(tmp_path):
+    stage = tmp_path / "stage"
+    train_dir = stage / "results" / RUN / "train" / RUN
+    train_dir.mkdir(parents=True)
+    (train_dir / "log_history.csv").write_text("step,reward\n1,0.5\n")
+    # the params file the script reads the run name and its results folder from
+    (stage / f"params-{RUN}.yaml").write_text(
+        f"train:\n  run_name: {RUN}\n  results_root: {stage}/results/{RUN}/train\n")
+    ck_root = stage / "models" / RUN / "checkpoints"
+    ck_root.mkdir(parents=True)
+    (ck_root / "FINGERPRINT").write_text("abc\n")
+    return stage, ck_root
+
+
+def _checkpoint(ck_root, step, mib):
+    ck = ck_root / f"checkpoint-{step}"
+    ck.mkdir()
+    with open(ck / "optimizer.pt", "wb") as f:      # 15 MiB pieces: > 4 of them
+        f.write(hashlib.sha256(str(step).encode()).digest() * (mib * 32768))
+    (ck / "trainer_state.json").write_text(f'{{"global_step": {step}}}')
+    return ck
+
+
+def _repo(tmp_path):
+    """The script's working copy: headline.sh, env.sh and the run's configs (restore-state reads the
+    carried .gpu/state*/ folders from it, so it must not be this checkout with its own .gpu/)."""
+    repo = tmp_path / "repo"
+    for rel in ("scripts/gpu/headline.sh", "scripts/gpu/env.sh", "configs/gpu-headline.yaml",
+                f"configs/gpu-headline-{RUN}.yaml"):
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / rel, repo / rel)
+    return repo
+
+
+def _headline(repo, stage, out, *args, **env):
+    out.mkdir(parents=True, exist_ok=True)
+    e = {**os.environ, "STAGE": str(stage), "OUT": str(out), **env}
+    return subprocess.run(["bash", "scripts/gpu/headline.sh", RUN, *args], cwd=repo, env=e,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(not (REPO / f"configs/gpu-headline-{RUN}.yaml").exists(), reason="run config missing")
+def test_state_pieces_come_four_per_call_from_one_pack_even_if_training_saves_meanwhile(tmp_path):
+    repo = _repo(tmp_path)
+    stage, ck_root = _stage(tmp_path)
+    _checkpoint(ck_root, 150, 70)
+    first = _headline(repo, stage, tmp_path / "out1", "state")
+    assert first.returncode == 0, first.stderr
+    got1 = sorted(p.name for p in (tmp_path / "out1").glob("state-*.part*"))
+    assert got1 == [f"state-{RUN}.part0{i}" for i in range(4)]       # from piece 0, four of them
+    assert "at checkpoint-150: 5 piece(s)" in first.stdout and "STATE_FROM=4" in first.stdout
+    _checkpoint(ck_root, 194, 70)                                     # training saves a newer one
+    second = _headline(repo, stage, tmp_path / "out2", "state", STATE_FROM="4")
+    assert second.returncode == 0, second.stderr
+    assert "at checkpoint-150" in second.stdout                      # the same pack, not re-made
+    assert [p.name for p in (tmp_path / "out2").glob("state-*.part*")] == [f"state-{RUN}.part04"]
+
+    # the next machine: the pieces carried as .gpu/state*/ (a stale piece of another state beside them
+    # does not join in) become checkpoint 150 again, sha256-checked
+    carried = repo / ".gpu" / "state1"
+    carried.mkdir(parents=True)
+    for p in [*(tmp_path / "out1").glob("state-*.part*"), *(tmp_path / "out2").glob("state-*.part*")]:
+        (carried / p.name.split(".")[-1]).write_bytes(p.read_bytes())
+    (carried / "SHA256SUMS").write_bytes((tmp_path / "out2" / f"state-{RUN}.SHA256SUMS").read_bytes())
+    (carried / "part05").write_bytes(b"stale piece of an older state")
+    new_stage, _ = _stage(tmp_path / "machine2")
+    shutil.rmtree(new_stage / "models")
+    restored = _headline(repo, new_stage, tmp_path / "out3", "restore-state")
+    assert restored.returncode == 0, restored.stderr
+    ck = new_stage / "models" / RUN / "checkpoints" / "checkpoint-150"
+    assert (ck / "optimizer.pt").read_bytes() == (ck_root / "checkpoint-150" / "optimizer.pt").read_bytes()
+    assert not (new_stage / "models" / RUN / "checkpoints" / "checkpoint-194").exists()
+    assert (new_stage / "models" / RUN / "checkpoints" / "FINGERPRINT").read_text() == "abc\n"
+
+
+def test_restore_state_waits_for_every_listed_piece(tmp_path):
+    repo = _repo(tmp_path)
+    stage, ck_root = _stage(tmp_path)
+    _checkpoint(ck_root, 20, 40)
+    assert _headline(repo, stage, tmp_path / "out", "state").returncode == 0
+    carried = repo / ".gpu" / "state1"
+    carried.mkdir(parents=True)
+    (carried / "SHA256SUMS").write_bytes((tmp_path / "out" / f"state-{RUN}.SHA256SUMS").read_bytes())
+    for i in (0, 2):                                                  # piece 1 not carried yet
+        (carried / f"part0{i}").write_bytes((tmp_path / "out" / f"state-{RUN}.part0{i}").read_bytes())
+    (carried / "part07").write_bytes(b"a piece of an older, larger state: not one of this state's 3")
+    new_stage, _ = _stage(tmp_path / "machine2")
+    shutil.rmtree(new_stage / "models")
+    r = _headline(repo, new_stage, tmp_path / "out2", "restore-state")
+    assert r.returncode == 0 and "2 of 3 state piece(s) so far" in r.stdout, r.stdout + r.stderr
+    assert not (new_stage / "models").exists()

@@ -173,37 +173,39 @@ def choose_resume(resume: Any, ckpt_dir: Path, fingerprint: str, writer: bool = 
     barrier), from what it left, and so reach the same decision."""
     ckpts = sorted(ckpt_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     stamp = ckpt_dir / "FINGERPRINT"
-    if isinstance(resume, str) and resume not in ("auto", "never"):
-        # a named checkpoint (e.g. a warm start, scripts/warm_checkpoint.py) starts the run once; a later
-        # part of the same run goes on from the run's own newest checkpoint, not from the named one again
-        if ckpts and stamp.exists() and stamp.read_text().strip() == fingerprint:
-            return str(ckpts[-1])
-        if writer:
-            named_inside = Path(resume).resolve().parent == ckpt_dir.resolve()
-            if ckpts and stamp.exists() and not named_inside:      # another setting's checkpoints: aside
-                log.warning("the checkpoints in %s were written with other settings or data: kept in %s.replaced",
-                            ckpt_dir, ckpt_dir.name)
-                aside = ckpt_dir.with_name(ckpt_dir.name + ".replaced")
-                shutil.rmtree(aside, ignore_errors=True)
-                ckpt_dir.rename(aside)
-            ckpt_dir.mkdir(parents=True, exist_ok=True)
-            stamp.write_text(fingerprint + "\n")
-        return resume
-    if not writer:
-        same = resume == "auto" and stamp.exists() and stamp.read_text().strip() == fingerprint
-        return str(ckpts[-1]) if ckpts and same else None
-    if ckpts and (resume != "auto" or not stamp.exists() or stamp.read_text().strip() != fingerprint):
-        if resume == "auto":
-            log.warning("the checkpoints in %s were written with other settings or data: starting afresh "
-                        "(they are kept in %s.replaced)", ckpt_dir, ckpt_dir.name)
+    same = stamp.exists() and stamp.read_text().strip() == fingerprint    # written by this run's settings
+
+    def put_aside(why: str | None) -> None:       # another setting's checkpoints: kept, not deleted
+        if why:
+            log.warning("the checkpoints in %s were written with other settings or data: %s (kept in %s.replaced)",
+                        ckpt_dir, why, ckpt_dir.name)
         aside = ckpt_dir.with_name(ckpt_dir.name + ".replaced")
         shutil.rmtree(aside, ignore_errors=True)
         ckpt_dir.rename(aside)
-        ckpts = []
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(fingerprint + "\n")
-    return str(ckpts[-1]) if ckpts else None
 
+    def stamp_run() -> None:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(fingerprint + "\n")
+
+    if isinstance(resume, str) and resume not in ("auto", "never"):
+        # a named checkpoint (e.g. a warm start, scripts/warm_checkpoint.py) starts the run once; a later
+        # part of the same run goes on from the run's own newest checkpoint, not from the named one again
+        if ckpts and same:
+            return str(ckpts[-1])
+        if writer:
+            named_inside = Path(resume).resolve().parent == ckpt_dir.resolve()
+            if ckpts and stamp.exists() and not named_inside:
+                put_aside("starting from the named checkpoint")
+            stamp_run()
+        return resume
+    go_on = resume == "auto" and same
+    if not writer:
+        return str(ckpts[-1]) if ckpts and go_on else None
+    if ckpts and not go_on:
+        put_aside("starting afresh" if resume == "auto" else None)
+        ckpts = []
+    stamp_run()
+    return str(ckpts[-1]) if ckpts else None
 
 def summarize(history: list[dict[str, Any]]) -> dict[str, Any]:
     steps = [h for h in history if "reward" in h]

@@ -105,3 +105,34 @@ def test_restore_state_waits_for_every_listed_piece(tmp_path):
     r = _headline(repo, new_stage, tmp_path / "out2", "restore-state")
     assert r.returncode == 0 and "2 of 3 state piece(s) so far" in r.stdout, r.stdout + r.stderr
     assert not (new_stage / "models").exists()
+
+
+def test_a_bundle_larger_than_one_call_comes_in_several_and_joins_across_their_folders(tmp_path):
+    import sys
+
+    import torch
+    from safetensors.torch import save_file
+    sys.path.insert(0, str(REPO / "scripts" / "gpu"))
+    import collect
+
+    repo = _repo(tmp_path)
+    stage, ck_root = _stage(tmp_path)
+    ck = _checkpoint(ck_root, 30, 1)
+    save_file({"lora_A": torch.ones(4, 8)}, str(ck / "adapter_model.safetensors"))
+    (ck / "adapter_config.json").write_text("{}")
+    res = stage / "results" / RUN
+    (res / "heldout-trained").mkdir(parents=True)
+    (res / "heldout-trained" / "completions.parquet").write_bytes(b"\x01" * (70 * 1048576))   # > 4 pieces
+    py = {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}      # python3 with torch, as on the device
+    first = _headline(repo, stage, tmp_path / "out1", "bundle", **py)
+    assert first.returncode == 0, first.stderr
+    assert sorted(p.name for p in (tmp_path / "out1").glob("bundle-*.part*")) == \
+        [f"bundle-{RUN}.tar.part0{i}" for i in range(4)]
+    assert f"BUNDLE_FROM=4 headline.sh {RUN} bundle-more" in first.stdout
+    with pytest.raises(SystemExit, match="incomplete"):
+        collect.join_bundle([tmp_path / "out1"], RUN)
+    more = _headline(repo, stage, tmp_path / "out2", "bundle-more", BUNDLE_FROM="4")
+    assert more.returncode == 0, more.stderr
+    assert [p.name for p in (tmp_path / "out2").glob("bundle-*.part*")] == [f"bundle-{RUN}.tar.part04"]
+    joined = collect.join_bundle([tmp_path / "out1", tmp_path / "out2"], RUN)
+    assert joined == (stage / f"bundle-{RUN}.tar").read_bytes()

@@ -33,21 +33,33 @@ from rarelang.train.run import summarize
 TIMING = ("timing/generation_s", "timing/reward_s_total", "timing/scoring_other_s", "timing/loss_backward_s")
 
 
-def join_bundle(d: Path, name: str) -> bytes:
-    """The pieces bundle-NAME.tar.partNN in d, joined and checked against bundle-NAME.sha256."""
-    data = b"".join(p.read_bytes() for p in sorted(d.glob(f"bundle-{name}.tar.part*")))
-    if hashlib.sha256(data).hexdigest() != (d / f"bundle-{name}.sha256").read_text().split()[0]:
-        raise SystemExit(f"{d}: bundle-{name} is incomplete or corrupt (sha256 mismatch)")
+def join_bundle(dirs: Path | list[Path], name: str) -> bytes:
+    """The pieces bundle-NAME.tar.partNN, joined and checked against bundle-NAME.sha256. A bundle larger
+    than what one device call brings back (64 MiB: 4 pieces) comes in several calls, so the pieces may lie
+    in several of the folders; a piece found twice must be the same bytes."""
+    dirs = [dirs] if isinstance(dirs, Path) else list(dirs)
+    pieces: dict[str, bytes] = {}
+    sha = None
+    for d in dirs:
+        for p in d.glob(f"bundle-{name}.tar.part*"):
+            data = p.read_bytes()
+            if pieces.setdefault(p.name, data) != data:
+                raise SystemExit(f"{p}: differs from the piece of the same name in another folder")
+        if sha is None and (d / f"bundle-{name}.sha256").is_file():
+            sha = (d / f"bundle-{name}.sha256").read_text().split()[0]
+    where = ", ".join(map(str, dirs))
+    if sha is None:
+        raise SystemExit(f"no bundle-{name}.sha256 in {where}")
+    data = b"".join(pieces[k] for k in sorted(pieces))
+    if hashlib.sha256(data).hexdigest() != sha:
+        raise SystemExit(f"{where}: bundle-{name} is incomplete or corrupt (sha256 mismatch; "
+                         f"{len(pieces)} piece(s): {', '.join(sorted(pieces)) or 'none'})")
     return data
 
 
 def bundles(dirs: list[Path]) -> dict[str, bytes]:
-    out = {}
-    for d in dirs:
-        for sha in sorted(d.glob("bundle-*.sha256")):
-            lang = sha.name[len("bundle-"):-len(".sha256")]
-            out[lang] = join_bundle(d, lang)
-    return out
+    names = sorted({sha.name[len("bundle-"):-len(".sha256")] for d in dirs for sha in d.glob("bundle-*.sha256")})
+    return {lang: join_bundle(dirs, lang) for lang in names}
 
 
 def correct_timing(history: list[dict], config: dict) -> int:

@@ -2,14 +2,15 @@
 # The headline runs on the GPU machine, in phases that each fit one device call:
 #   bash scripts/gpu/headline.sh RUN PHASE [PHASE ...]
 #   RUN: r | julia (the first headline) or a headline-v2 run: unified-0.5b, …  (configs/gpu-headline-RUN.yaml)
-#   PHASE: smoke | baseline | train | final | bundle | bench-vllm | bench-generate | bench-unsloth |
+#   PHASE: smoke | baseline | train | final | bundle | bundle-more | bench-vllm | bench-generate | bench-unsloth |
 #          bench-unsloth-vllm | bench-eval | protocols |
 #          train-bg | eval-bg | wait | state | restore-state        (headline v2, below)
 # Settings: configs/gpu-headline.yaml, then configs/gpu-headline-RUN.yaml, applied to a copy of
 # params.yaml. Results stay in $STAGE/results/RUN while the machine is warm; every phase
 # copies what it produced to $OUT (what comes back; at most 8 files of 16 MiB), and `bundle` packs
 # the run's results (logs, evaluations), the last trainer_state and the adapter (bf16) into
-# $OUT/bundle-RUN.tar.partNN (15 MiB pieces; here: cat the pieces | tar -x) — the last call of a
+# $OUT/bundle-RUN.tar.partNN (15 MiB pieces, 4 per call: `BUNDLE_FROM=4 headline.sh RUN bundle-more`
+# hands out the next ones; collect_run.py joins them from several calls' folders) — the last call of a
 # machine, when the full state (`state`, with the optimizer) does not fit.
 # bench-vllm / bench-generate: GRPO steps of the run's shape with and without vLLM → results/bench/train_gpu.json;
 # bench-eval: base and trained through vLLM at n = 20 → results/bench/eval_gpu.json (both copied to $OUT).
@@ -68,6 +69,18 @@ copy_eval() {
   done
   true    # a missing file (paired.json of one model) is not an error (set -e)
 }
+# hand_out DIR PREFIX FROM NEXT: pieces FROM..FROM+3 of DIR/PREFIXnn and the sha256 file to $OUT (a call
+# brings back 64 MiB: four 15 MiB pieces); says which phase fetches the rest
+hand_out() {
+  local dir=$1 prefix=$2 from=$3 next=$4 n i=0 f
+  n=$(ls "$dir/$prefix"* | wc -l)
+  for f in "$dir/$prefix"*; do
+    [ "$i" -ge "$from" ] && [ "$i" -le $((from + 3)) ] && cp "$f" "$OUT/"
+    i=$((i + 1)); done
+  cp "$dir"/*.sha256 "$OUT/"
+  echo "headline: $n piece(s) of $prefix; this call: $from..$((from + 3 < n - 1 ? from + 3 : n - 1))"
+  [ $((from + 3)) -ge $((n - 1)) ] || echo "headline: more pieces: BUNDLE_FROM=$((from + 4)) headline.sh $LANG_RUN $next"
+}
 for phase in "$@"; do
   t0=$(date +%s)
   case "$phase" in
@@ -113,8 +126,14 @@ save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, 
         "$ad/adapter_model.safetensors" "$B/adapter/adapter_model.safetensors"
       echo "headline: bundle of $RUN: adapter from $ad"
       tar -C "$B" -cf $STAGE/bundle-$LANG_RUN.tar .
-      split -b 15M -d $STAGE/bundle-$LANG_RUN.tar "$OUT/bundle-$LANG_RUN.tar.part"
-      (cd "$OUT" && sha256sum $STAGE/bundle-$LANG_RUN.tar | cut -d' ' -f1 > bundle-$LANG_RUN.sha256) ;;
+      rm -rf $STAGE/bundle-pieces && mkdir -p $STAGE/bundle-pieces
+      split -b 15M -d $STAGE/bundle-$LANG_RUN.tar "$STAGE/bundle-pieces/bundle-$LANG_RUN.tar.part"
+      sha256sum < $STAGE/bundle-$LANG_RUN.tar | cut -d' ' -f1 > "$STAGE/bundle-pieces/bundle-$LANG_RUN.sha256"
+      hand_out "$STAGE/bundle-pieces" "bundle-$LANG_RUN.tar.part" 0 bundle-more ;;
+    bundle-more)
+      # more pieces of the bundle the last `bundle` made (BUNDLE_FROM, 0-based): one call brings back 4
+      [ -f "$STAGE/bundle-pieces/bundle-$LANG_RUN.sha256" ] || { echo "headline: no bundle of $LANG_RUN made yet" >&2; exit 1; }
+      hand_out "$STAGE/bundle-pieces" "bundle-$LANG_RUN.tar.part" "${BUNDLE_FROM:-4}" bundle-more ;;
     bench-vllm|bench-generate)
       v=true; steps=$BENCH_STEPS; [ "$phase" = bench-generate ] && { v=false; steps=${BENCH_STEPS_GENERATE:-6}; }
       "${WATCH[@]}" python3 scripts/bench_train.py --params "$P" -q --steps "$steps" --label "${phase#bench-}-$LANG_RUN" \
@@ -232,7 +251,7 @@ save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, 
       "${WATCH[@]}" python3 scripts/bench_eval.py --params $STAGE/params-bench-eval.yaml -q --label "vllm-$LANG_RUN" \
           --models "$models" --out-dir "$RES/bench_eval"
       cp results/bench/eval_gpu.json "$OUT/eval_gpu.json" ;;
-    *) echo "unknown phase $phase (smoke|baseline|train|final|bundle|bench-vllm|bench-generate|bench-unsloth|bench-unsloth-vllm|bench-eval|protocols|train-bg|eval-bg|wait|state|restore-state)" >&2; exit 2 ;;
+    *) echo "unknown phase $phase (smoke|baseline|train|final|bundle|bench-vllm|bench-generate|bench-unsloth|bench-unsloth-vllm|bench-eval|protocols|train-bg|eval-bg|wait|state|restore-state|bundle-more)" >&2; exit 2 ;;
   esac
   echo "headline: $LANG_RUN $phase took $(( $(date +%s) - t0 )) s"
 done

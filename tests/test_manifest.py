@@ -127,3 +127,42 @@ def test_collect_run_places_a_bundle_and_checks_its_manifests(tmp_path):
     import pytest
     with pytest.raises(SystemExit, match="corrupt"):
         cr.main([run, str(dev), "--out", str(out)])
+
+
+def test_collect_run_takes_what_wait_copied_when_a_machine_ended_without_a_bundle(tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("collect_run", REPO / "scripts" / "gpu" / "collect_run.py")
+    cr = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cr)
+    run = "u-1.5b"
+    m1, m2 = tmp_path / "call1", tmp_path / "call2"          # two calls' folders, as the device tool fills them
+    m1.mkdir(), m2.mkdir()
+    (m1 / f"{run}-heldout-base-metrics.json").write_text('{"b": 1}')
+    (m1 / f"{run}-heldout-base-completions.parquet").write_bytes(b"base answers")
+    (m1 / f"trainer_state-{run}.json").write_text('{"global_step": 100}')
+    (m1 / f"log_history-{run}.csv").write_text("step\n1\n")
+    (m1 / f"train-{run}.log").write_text("early")
+    (m2 / f"trainer_state-{run}.json").write_text('{"global_step": 194}')    # a later call: newer
+    (m2 / f"summary-{run}.json").write_text("{}")
+    (m2 / f"{run}-heldout-trained-completions.parquet").write_bytes(b"trained answers")
+    (m2 / f"{run}-he-r-base_trained-metrics.json").write_text("{}")
+    (m2 / f"heldout-trained-{run}.log").write_text("log")
+    (m2 / "unrelated.txt").write_text("x")
+    out = tmp_path / "headline"
+    assert cr.main([run, str(m1), str(m2), "--out", str(out)]) == 0
+    d = out / run
+    assert (d / "eval" / "base" / "metrics.json").read_text() == '{"b": 1}'
+    assert (d / "eval" / "base" / "completions.parquet").read_bytes() == b"base answers"
+    assert (d / "eval" / "trained" / "completions.parquet").read_bytes() == b"trained answers"
+    assert (d / "eval" / "he-r-base_trained" / "metrics.json").is_file()
+    assert json.loads((d / "train" / "trainer_state.json").read_text())["global_step"] == 194
+    assert (d / "train" / "log_history.csv").is_file() and (d / "train" / "summary.json").is_file()
+    assert (d / "logs" / "train.log").read_text() == "early" and (d / "logs" / "eval-heldout-trained.log").is_file()
+    assert sorted(p.name for p in d.rglob("*") if p.is_file()) == sorted(
+        ["metrics.json", "completions.parquet", "completions.parquet", "metrics.json", "trainer_state.json",
+         "log_history.csv", "summary.json", "train.log", "eval-heldout-trained.log"])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    import pytest
+    with pytest.raises(SystemExit, match="nothing `wait` copied"):
+        cr.main([run, str(empty), "--out", str(out)])

@@ -4,12 +4,16 @@
     python scripts/gpu/collect_run.py RUN DIR [DIR ...] [--out results/headline] [--data-root .gpu/data]
 
 Each DIR is a folder the device tool filled from $OUT; the pieces bundle-RUN.tar.partNN and
-bundle-RUN.sha256 (`headline.sh RUN bundle`) are joined and checked. Written (added to what is there:
+bundle-RUN.sha256 (`headline.sh RUN bundle`, `bundle-more`) are joined across them and checked. Where a
+machine ended without a bundle, the files `headline.sh RUN wait` copied are taken instead (and a bundle,
+where there is one, wins): RUN-TAG-{metrics.json,timings.json,completions.parquet}, trainer_state-RUN.json,
+{log_history,summary,config,validation}-RUN.{json,csv}, TAG-RUN.log, manifest-*.json. Written (added to what is there:
 another machine's evaluation, the README, stay):
   train/        the training's log_history.{csv,json}, summary.json, config.json, validation.csv,
                 completions.parquet, the newest checkpoint's trainer_state.json, FINGERPRINT
   eval/<name>/  each evaluation's metrics.json, timings.json, completions.parquet (heldout-trained →
-                trained, multipl-e-trained → trained-multipl-e, other tags keep their name)
+                trained, multipl-e-trained → trained-multipl-e, heldout-base → base, multipl-e-base →
+                base-multipl-e; other tags keep their name)
   logs/         train.log (its last 200 kB) and each evaluation's log as eval-<tag>.log
   adapter/      the bundled adapter (bf16)
   manifests/    every manifest-*.json the run wrote, and CHECK.txt: what `scripts/manifest.py check`
@@ -32,7 +36,8 @@ from collect import join_bundle  # noqa: E402
 from rarelang import manifest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-EVAL_NAMES = {"heldout-trained": "trained", "multipl-e-trained": "trained-multipl-e"}
+EVAL_NAMES = {"heldout-trained": "trained", "multipl-e-trained": "trained-multipl-e", "heldout-base": "base",
+              "multipl-e-base": "base-multipl-e"}
 EVAL_FILES = ("metrics.json", "timings.json", "completions.parquet")
 LOG_TAIL = 200_000
 
@@ -41,6 +46,32 @@ def read_bundle(run: str, dirs: list[Path]) -> dict[str, bytes]:
     """The bundle's files; its pieces may come from several calls' folders (4 pieces per call)."""
     with tarfile.open(fileobj=io.BytesIO(join_bundle(dirs, run))) as tar:
         return {m.name.removeprefix("./"): tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+
+
+def loose_files(run: str, dirs: list[Path]) -> dict[str, bytes]:
+    """What `wait` copied to $OUT, under the names the bundle would give it (later folders win)."""
+    out: dict[str, bytes] = {}
+    res = f"results/{run}/"
+    for d in dirs:
+        for p in sorted(d.iterdir()):
+            n = p.name
+            if not p.is_file():
+                continue
+            evalfile = next((f for f in EVAL_FILES if n.startswith(f"{run}-") and n.endswith(f"-{f}")), None)
+            if evalfile:
+                out[f"{res}{n[len(run) + 1:-len(evalfile) - 1]}/{evalfile}"] = p.read_bytes()
+            elif n == f"trainer_state-{run}.json":
+                out["trainer_state.json"] = p.read_bytes()
+            elif n.startswith("manifest-") and n.endswith(".json"):
+                out[f"{res}{n}"] = p.read_bytes()
+            elif n.endswith(f"-{run}.log"):
+                out[f"{res}{n[:-len(run) - 5]}.log"] = p.read_bytes()
+            else:
+                for stem in ("log_history", "summary", "config", "validation"):
+                    for ext in ("json", "csv"):
+                        if n == f"{stem}-{run}.{ext}":
+                            out[f"{res}train/{run}/{stem}.{ext}"] = p.read_bytes()
+    return out
 
 
 def place(run: str, files: dict[str, bytes], dest: Path) -> list[str]:
@@ -89,11 +120,16 @@ def check_manifests(dest: Path, data_root: Path | None) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", help="the run's name (configs/gpu-headline-RUN.yaml)")
-    ap.add_argument("dirs", nargs="+", type=Path, help="folders holding the bundle pieces")
+    ap.add_argument("dirs", nargs="+", type=Path, help="folders the device calls filled (bundle pieces, `wait` copies)")
     ap.add_argument("--out", type=Path, default=REPO / "results" / "headline")
     ap.add_argument("--data-root", type=Path, help="the carried data (e.g. .gpu/data) to check the manifests' data against")
     a = ap.parse_args(argv)
-    files = read_bundle(a.run, a.dirs)
+    files = loose_files(a.run, a.dirs)
+    if any((d / f"bundle-{a.run}.sha256").is_file() for d in a.dirs):
+        files.update(read_bundle(a.run, a.dirs))
+    elif not files:
+        raise SystemExit(f"no bundle-{a.run}.sha256 and nothing `wait` copied for {a.run} in "
+                         + ", ".join(map(str, a.dirs)))
     dest = a.out / a.run
     written = place(a.run, files, dest)
     print(f"collect_run: {len(written)} file(s) → {dest}", file=sys.stderr)

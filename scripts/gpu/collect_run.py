@@ -52,6 +52,8 @@ def loose_files(run: str, dirs: list[Path]) -> dict[str, bytes]:
     """What `wait` copied to $OUT, under the names the bundle would give it (later folders win)."""
     out: dict[str, bytes] = {}
     res = f"results/{run}/"
+    train = {f"{stem}-{run}.{ext}": f"{res}train/{run}/{stem}.{ext}"        # copy_train's names
+             for stem in ("log_history", "summary", "config", "validation") for ext in ("json", "csv")}
     for d in dirs:
         for p in sorted(d.iterdir()):
             n = p.name
@@ -66,11 +68,8 @@ def loose_files(run: str, dirs: list[Path]) -> dict[str, bytes]:
                 out[f"{res}{n}"] = p.read_bytes()
             elif n.endswith(f"-{run}.log"):
                 out[f"{res}{n[:-len(run) - 5]}.log"] = p.read_bytes()
-            else:
-                for stem in ("log_history", "summary", "config", "validation"):
-                    for ext in ("json", "csv"):
-                        if n == f"{stem}-{run}.{ext}":
-                            out[f"{res}train/{run}/{stem}.{ext}"] = p.read_bytes()
+            elif n in train:
+                out[train[n]] = p.read_bytes()
     return out
 
 

@@ -69,17 +69,16 @@ copy_eval() {
   done
   true    # a missing file (paired.json of one model) is not an error (set -e)
 }
-# hand_out DIR PREFIX FROM NEXT: pieces FROM..FROM+3 of DIR/PREFIXnn and the sha256 file to $OUT (a call
-# brings back 64 MiB: four 15 MiB pieces); says which phase fetches the rest
+# hand_out DIR NAME FROM TO VAR PHASE: pieces FROM..TO (0-based) of DIR/partNN to $OUT as NAME.partNN (a call
+# brings back 64 MiB: four 15 MiB pieces), and which call fetches the rest (VAR=… headline.sh RUN PHASE)
 hand_out() {
-  local dir=$1 prefix=$2 from=$3 next=$4 n i=0 f
-  n=$(ls "$dir/$prefix"* | wc -l)
-  for f in "$dir/$prefix"*; do
-    [ "$i" -ge "$from" ] && [ "$i" -le $((from + 3)) ] && cp "$f" "$OUT/"
+  local dir=$1 name=$2 from=$3 to=$4 var=$5 next=$6 n i=0 f
+  n=$(ls "$dir"/part* | wc -l)
+  for f in "$dir"/part*; do
+    [ "$i" -ge "$from" ] && [ "$i" -le "$to" ] && cp "$f" "$OUT/$name.$(basename "$f")"
     i=$((i + 1)); done
-  cp "$dir"/*.sha256 "$OUT/"
-  echo "headline: $n piece(s) of $prefix; this call: $from..$((from + 3 < n - 1 ? from + 3 : n - 1))"
-  [ $((from + 3)) -ge $((n - 1)) ] || echo "headline: more pieces: BUNDLE_FROM=$((from + 4)) headline.sh $LANG_RUN $next"
+  echo "headline: $n piece(s) of $name (part00..part$(printf %02d $((n - 1)))); this call: $from..$((to < n - 1 ? to : n - 1))"
+  [ "$to" -ge $((n - 1)) ] || echo "headline: more pieces: $var=$((to + 1)) headline.sh $LANG_RUN $next"
 }
 for phase in "$@"; do
   t0=$(date +%s)
@@ -127,13 +126,15 @@ save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, 
       echo "headline: bundle of $RUN: adapter from $ad"
       tar -C "$B" -cf $STAGE/bundle-$LANG_RUN.tar .
       rm -rf $STAGE/bundle-pieces && mkdir -p $STAGE/bundle-pieces
-      split -b 15M -d $STAGE/bundle-$LANG_RUN.tar "$STAGE/bundle-pieces/bundle-$LANG_RUN.tar.part"
-      sha256sum < $STAGE/bundle-$LANG_RUN.tar | cut -d' ' -f1 > "$STAGE/bundle-pieces/bundle-$LANG_RUN.sha256"
-      hand_out "$STAGE/bundle-pieces" "bundle-$LANG_RUN.tar.part" 0 bundle-more ;;
+      split -b 15M -d $STAGE/bundle-$LANG_RUN.tar $STAGE/bundle-pieces/part
+      sha256sum < $STAGE/bundle-$LANG_RUN.tar | cut -d' ' -f1 > $STAGE/bundle-pieces/SHA256
+      cp $STAGE/bundle-pieces/SHA256 "$OUT/bundle-$LANG_RUN.sha256"
+      hand_out $STAGE/bundle-pieces "bundle-$LANG_RUN.tar" 0 3 BUNDLE_FROM bundle-more ;;
     bundle-more)
       # more pieces of the bundle the last `bundle` made (BUNDLE_FROM, 0-based): one call brings back 4
-      [ -f "$STAGE/bundle-pieces/bundle-$LANG_RUN.sha256" ] || { echo "headline: no bundle of $LANG_RUN made yet" >&2; exit 1; }
-      hand_out "$STAGE/bundle-pieces" "bundle-$LANG_RUN.tar.part" "${BUNDLE_FROM:-4}" bundle-more ;;
+      [ -f $STAGE/bundle-pieces/SHA256 ] || { echo "headline: no bundle of $LANG_RUN made yet" >&2; exit 1; }
+      cp $STAGE/bundle-pieces/SHA256 "$OUT/bundle-$LANG_RUN.sha256"
+      bf=${BUNDLE_FROM:-4}; hand_out $STAGE/bundle-pieces "bundle-$LANG_RUN.tar" "$bf" $((bf + 3)) BUNDLE_FROM bundle-more ;;
     bench-vllm|bench-generate)
       v=true; steps=$BENCH_STEPS; [ "$phase" = bench-generate ] && { v=false; steps=${BENCH_STEPS_GENERATE:-6}; }
       "${WATCH[@]}" python3 scripts/bench_train.py --params "$P" -q --steps "$steps" --label "${phase#bench-}-$LANG_RUN" \
@@ -216,13 +217,9 @@ save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, 
         (cd $STAGE/state && sha256sum part* > SHA256SUMS)
         basename "$ck" > $STAGE/state/CHECKPOINT
       fi
-      n=$(ls $STAGE/state/part* | wc -l)
-      echo "headline: state of $RUN at $(cat $STAGE/state/CHECKPOINT): $n piece(s) (part00..part$(printf %02d $((n - 1)))); this call: $sf..$st"
-      i=0; for f in $STAGE/state/part*; do
-        [ "$i" -ge "$sf" ] && [ "$i" -le "$st" ] && cp "$f" "$OUT/state-$LANG_RUN.$(basename "$f")"
-        i=$((i + 1)); done
+      echo "headline: state of $RUN at $(cat $STAGE/state/CHECKPOINT): $(ls $STAGE/state/part* | wc -l) piece(s)"
       cp $STAGE/state/SHA256SUMS "$OUT/state-$LANG_RUN.SHA256SUMS"
-      [ "$st" -ge $((n - 1)) ] || echo "headline: more pieces: STATE_FROM=$((st + 1)) headline.sh $LANG_RUN state" ;;
+      hand_out $STAGE/state "state-$LANG_RUN" "$sf" "$st" STATE_FROM state ;;
     restore-state)
       mkdir -p $STAGE/state-in
       for f in .gpu/state*/part* .gpu/state*/SHA256SUMS; do [ -e "$f" ] && cp -f "$f" $STAGE/state-in/; done

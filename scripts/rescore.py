@@ -8,6 +8,15 @@ frame and its metrics.
     python scripts/rescore.py results/headline/julia/eval/completions_base.parquet \\
         results/headline/julia/eval/completions_trained.parquet --suites humaneval-jl \\
         -o results/headline/julia/eval/rescored
+
+With --only-status (e.g. sandbox_error: jobs the harness could not judge, such as a worker that
+could not start), only rows with those statuses run again, each with the program it ran before;
+every other row keeps its verdict. Each input is written to OUT/<its folder name>/
+(completions.parquet, metrics.json recomputed as scripts/evaluate.py computes it, rescore.json: what
+changed against the metrics beside the input, completions-X.parquet's being metrics-X.json).
+
+    python scripts/rescore.py results/headline/unified-1.5b/eval/base-multipl-e/completions.parquet \
+        --only-status sandbox_error -o /tmp/rescored
 """
 
 import json
@@ -19,9 +28,75 @@ import pandas as pd
 from _common import setup, stage_parser, write_json
 from rarelang.evaluate.compare import paired_report
 from rarelang.evaluate.programs import program_for
-from rarelang.evaluate.run import summarize
+from rarelang.evaluate.run import metric_key, summarize
+from rarelang.params import default
 from rarelang.evaluate.suites import MULTIPLE_SUITES, multipl_e
-from rarelang.sandbox import Job, SandboxPool
+from rarelang.sandbox import Job, SandboxPool, Status
+
+
+def metrics_of(df: pd.DataFrame, ks: list[int], iters: int, seed: int, old: dict) -> dict:
+    """metrics.json as scripts/evaluate.py writes it, one entry per model/suite/protocol/setting/lang
+    (``repaired_prompts`` carried over from the old file: it depends on the prompts, not the verdicts)."""
+    metrics = {}
+    for (model, suite, protocol, setting, lang), g in df.groupby(["model", "suite", "protocol", "setting", "lang"],
+                                                               sort=False):
+        key = metric_key(model, suite, protocol, setting, lang)
+        metrics[key] = {**summarize(g, ks, iters, seed), "protocol": protocol}
+        if "repaired_prompts" in old.get(key, {}):
+            metrics[key]["repaired_prompts"] = old[key]["repaired_prompts"]
+    return metrics
+
+
+def retry(args, params: dict, ep: dict, mdir: Path, out: Path, statuses: set[str]) -> int:
+    """Re-run the rows with these statuses, file by file; report what changed."""
+    iters, seed = int(ep.get("bootstrap", 2000)), int(ep.get("seed", default("evaluate.seed", 0)))
+    frames = {Path(p): pd.read_parquet(p) for p in args.completions}
+    names = [p.parent.name for p in frames]
+    if len(set(names)) < len(names):
+        sys.exit(f"inputs must lie in folders of different names (outputs go to {out}/<folder>/): {names}")
+    todo = {p: df.index[df["status"].isin(statuses)] for p, df in frames.items()}
+    suites = {s for p, df in frames.items() for s in df.loc[todo[p], "suite"]}
+    problems = {(s, pr.task_id): pr for s in suites if s in MULTIPLE_SUITES for pr in multipl_e(s, mdir)}
+    jobs, where = [], []
+    for p, df in frames.items():
+        for i in todo[p]:
+            r = df.loc[i]
+            if (r["suite"], r["task_id"]) not in problems:
+                sys.exit(f"{p}: row {i} is from {r['suite']}: only MultiPL-E rows can be re-run here")
+            jobs.append(Job(r["lang"], r["program"], problems[(r["suite"], r["task_id"])].tests,
+                            id=f"{len(jobs)}", timeout_s=ep.get("timeout_s")))
+            where.append((p, i))
+    print(f"re-running {len(jobs)} row(s) with status {sorted(statuses)} of {sum(map(len, frames.values()))}",
+          file=sys.stderr)
+    with SandboxPool.from_params(params) as pool:
+        outs = pool.run_all(jobs, progress=not args.quiet, desc="re-run")
+    cols = ["status", "passed", "tests_passed", "tests_total", "message"]
+    for (p, i), o in zip(where, outs):
+        frames[p].loc[i, cols] = [o.status.value, o.passed, o.tests_passed, o.tests_total, o.message[:300]]
+    for p, df in frames.items():
+        # the metrics written with this frame: completions.parquet → metrics.json, completions-X → metrics-X
+        mpath = p.parent / p.name.replace("completions", "metrics", 1).replace(".parquet", ".json")
+        old = json.loads(mpath.read_text()) if mpath.exists() else {}
+        ks = sorted({int(k.split("@")[1]) for m in old.values() for k in m if k.startswith("pass@") and "_" not in k}) or [1]
+        new = metrics_of(df, ks, iters, seed, old)
+        rows = df.loc[todo[p]]
+        untouched = [k for k in new if k in old and not any(
+            metric_key(r.model, r.suite, r.protocol, r.setting, r.lang) == k for r in rows.itertuples())]
+        dest = out / p.parent.name
+        dest.mkdir(parents=True, exist_ok=True)
+        df.to_parquet(dest / "completions.parquet", index=False)
+        write_json(dest / "metrics.json", new)
+        write_json(dest / "rescore.json", {
+            "command": "python scripts/rescore.py " + " ".join(sys.argv[1:]), "input": str(p),
+            "statuses_re_run": sorted(statuses), "rows_re_run": int(len(rows)),
+            "statuses_after": {k: int(v) for k, v in rows["status"].value_counts().items()},
+            # a check of the recomputation itself: entries with no re-run row come out as before
+            "untouched_entries_reproduce": all(new[k] == old[k] for k in untouched),
+            "pass@1": {k: {"before": old.get(k, {}).get("pass@1"), "after": v.get("pass@1")}
+                       for k, v in new.items() if old.get(k, {}).get("pass@1") != v.get("pass@1")}})
+        print(f"{p}: {len(rows)} row(s) re-run → {dict(rows['status'].value_counts())}; "
+              f"untouched entries reproduce: {all(new[k] == old[k] for k in untouched)}", file=sys.stderr)
+    return 0
 
 
 def main() -> int:
@@ -29,11 +104,21 @@ def main() -> int:
     ap.add_argument("completions", nargs="+")
     ap.add_argument("--suites", default=",".join(MULTIPLE_SUITES), help="MultiPL-E suites to re-score")
     ap.add_argument("-o", "--out-dir", required=True)
+    ap.add_argument("--only-status", default=None, metavar="STATUS[,STATUS]",
+                    help="re-run only rows with these statuses (their stored programs); keep the rest")
     args = ap.parse_args()
     params, repo = setup(args)
     ep = params.get("evaluate") or {}
     mdir = Path(ep.get("multipl_e_dir", "../shared/multipl-e"))
     mdir = mdir if mdir.is_absolute() else repo / mdir
+    out = Path(args.out_dir)
+    out = out if out.is_absolute() else repo / out
+    if args.only_status:
+        statuses = set(args.only_status.split(","))
+        unknown = statuses - {s.value for s in Status}
+        if unknown:
+            ap.error(f"unknown status(es) {sorted(unknown)}; valid: {[s.value for s in Status]}")
+        return retry(args, params, ep, mdir, out, statuses)
     df = pd.concat([pd.read_parquet(p) for p in args.completions], ignore_index=True)
     suites = [s for s in args.suites.split(",") if s in set(df["suite"])]
     df = df[df["suite"].isin(suites)].reset_index(drop=True)
@@ -53,8 +138,6 @@ def main() -> int:
     for i, o in zip(idx, outs):
         new.loc[i, ["status", "passed", "tests_passed", "tests_total", "message"]] = [
             o.status.value, o.passed, o.tests_passed, o.tests_total, o.message[:300]]
-    out = Path(args.out_dir)
-    out = out if out.is_absolute() else repo / out
     out.mkdir(parents=True, exist_ok=True)
     new.to_parquet(out / "completions.parquet", index=False)
     report = {}

@@ -104,3 +104,50 @@ def test_errored_tests_are_labelled_alike_in_both_languages(pool, code, expected
     for lang in ("julia", "r"):
         o = pool.run(Job(lang, code[lang], tests[lang]))
         assert (o.status.value, o.tests_passed, o.tests_total) == expected, (lang, o)
+
+
+# ---------------------------------------------------------------- worker start retried on EAGAIN
+# (2026-11-25: two Julia evaluations of 16 workers each on one 16-core machine made 1,115 of 88,160
+# MultiPL-E jobs sandbox_error: "bwrap: Can't fork …: Resource temporarily unavailable")
+
+def _flaky_acquire(monkeypatch, failures):
+    """Make the first len(failures) worker acquisitions raise those errors, then start real workers."""
+    from rarelang.sandbox import pool as pool_mod
+    real, calls = pool_mod._LanguageSlots.acquire, []
+
+    def acquire(self):
+        calls.append(1)
+        if len(calls) <= len(failures):
+            raise failures[len(calls) - 1]
+        return real(self)
+    monkeypatch.setattr(pool_mod._LanguageSlots, "acquire", acquire)
+    monkeypatch.setattr(pool_mod, "START_RETRY_DELAYS_S", (0.0, 0.0, 0.0))
+    return calls
+
+
+def test_worker_start_retried_after_eagain(fresh_pool, monkeypatch):
+    from rarelang.sandbox.worker import WorkerStartError
+    calls = _flaky_acquire(monkeypatch, [
+        WorkerStartError("r worker exited during start-up; its log ends with:\nbwrap: Can't fork for pid 1: "
+                         "Resource temporarily unavailable"),
+        OSError(11, "Resource temporarily unavailable")])
+    out = fresh_pool.run(Job("r", "f <- function(x) x + 1\n", R_TESTS))
+    assert out.status == Status.PASSED, out.message
+    assert len(calls) == 3
+
+
+def test_worker_start_gives_up_after_the_retries(fresh_pool, monkeypatch):
+    from rarelang.sandbox.worker import WorkerStartError
+    eagain = WorkerStartError("bwrap: Creating new namespace failed: Resource temporarily unavailable")
+    calls = _flaky_acquire(monkeypatch, [eagain] * 10)
+    out = fresh_pool.run(Job("r", "f <- function(x) x + 1\n", R_TESTS))
+    assert out.status == Status.SANDBOX_ERROR and "Resource temporarily unavailable" in out.message
+    assert len(calls) == 4                              # the first try and one per pause
+
+
+def test_broken_worker_start_not_retried(fresh_pool, monkeypatch):
+    from rarelang.sandbox.worker import WorkerStartError
+    calls = _flaky_acquire(monkeypatch, [WorkerStartError("r worker sent 'oops' instead of ready")])
+    out = fresh_pool.run(Job("r", "f <- function(x) x + 1\n", R_TESTS))
+    assert out.status == Status.SANDBOX_ERROR and "instead of ready" in out.message
+    assert len(calls) == 1

@@ -13,6 +13,7 @@ another job. ``fresh=True`` starts a new process for every job (the baseline of 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import queue
 import threading
@@ -29,6 +30,20 @@ from .outcome import Job, Outcome, Status
 from .worker import Worker, WorkerStartError
 
 log = logging.getLogger(__name__)
+
+# Starting a worker can fail for a moment when the machine is short of processes or threads (fork,
+# clone of a namespace or pthread_create answer EAGAIN; seen with two Julia evaluations of 16 workers
+# each on one 16-core machine). Such a start is retried after these pauses (seconds) before the job
+# becomes a sandbox_error; any other start failure is reported at once.
+START_RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0)
+_TRANSIENT = ("Resource temporarily unavailable", "Can't fork", "pthread_create")
+
+
+def transient_start_failure(e: BaseException) -> bool:
+    """A worker start that failed for want of processes/threads (EAGAIN), not for a broken setup."""
+    if isinstance(e, OSError) and e.errno == errno.EAGAIN:
+        return True
+    return isinstance(e, (WorkerStartError, OSError)) and any(m in str(e) for m in _TRANSIENT)
 
 
 class _LanguageSlots:
@@ -247,10 +262,16 @@ class SandboxPool:
         slots = self._slots_for(lang_name)
         lang = slots.lang
         style = lang.test_style(job.tests)
-        try:
-            worker = slots.acquire()
-        except (WorkerStartError, InterpreterNotFound, SandboxUnavailable, OSError) as e:
-            return self._error(job, f"could not start a {lang_name} worker: {e}", t0)
+        for delay in (*START_RETRY_DELAYS_S, None):
+            try:
+                worker = slots.acquire()
+                break
+            except (WorkerStartError, InterpreterNotFound, SandboxUnavailable, OSError) as e:
+                if delay is None or self.closed or not transient_start_failure(e):
+                    return self._error(job, f"could not start a {lang_name} worker: {e}", t0)
+                log.warning("%s worker start failed (%s); retrying in %.0f s", lang_name,
+                            str(e).strip().splitlines()[-1][:120], delay)
+                time.sleep(delay)
         t_run = time.monotonic()
         try:
             raw, stdout, stderr = worker.run(style, job.code, job.tests, timeout)

@@ -196,8 +196,9 @@ save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, 
           [ -f "$lg" ] && echo "[$(date +%T)] $(basename "$lg"): $(tr '\r' '\n' < "$lg" | grep -E "it/s|s/it|'(eval_)?reward'|Error|error" | tail -1 | cut -c1-220)"
         done
         [ -z "$alive" ] && break
-        [ "$(date +%s)" -ge "$deadline" ] && { echo "headline: still running:$alive"; break; }
-        sleep 60
+        left=$(( deadline - $(date +%s) ))
+        [ "$left" -le 0 ] && { echo "headline: still running:$alive"; break; }
+        sleep $(( left < 60 ? left : 60 ))     # never past WAIT_S: the copying below must fit in the call
       done
       copy_train       # and the newest checkpoint's trainer_state: the log so far of a part still running
       ck=$(newest_ck)
@@ -224,7 +225,7 @@ save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, 
       mkdir -p $STAGE/state-in
       for f in .gpu/state*/part* .gpu/state*/SHA256SUMS; do [ -e "$f" ] && cp -f "$f" $STAGE/state-in/; done
       want=$(wc -l < $STAGE/state-in/SHA256SUMS)
-      have=$(cd $STAGE/state-in && for f in $(awk '{print $2}' SHA256SUMS); do [ -f "$f" ] && echo "$f"; done | wc -l)
+      have=$(cd $STAGE/state-in && for f in $(awk '{print $2}' SHA256SUMS); do if [ -f "$f" ]; then echo "$f"; fi; done | wc -l)
       if [ "$have" -lt "$want" ]; then echo "headline: $have of $want state piece(s) so far"; continue; fi
       (cd $STAGE/state-in && sha256sum -c --quiet SHA256SUMS)
       (cd $STAGE/state-in && cat $(awk '{print $2}' SHA256SUMS)) | tar -C $STAGE -xf -    # the listed pieces, in order

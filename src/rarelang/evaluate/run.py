@@ -116,6 +116,10 @@ def _evaluate_model(name, gen, problems, suite, setting, pool, *, n, temp, max_t
     for i, o in zip(where, pool.run_all(jobs, progress=progress, desc=f"{name}/{suite}")):
         rows[i].update(status=o.status.value, passed=o.passed, tests_passed=o.tests_passed,
                        tests_total=o.tests_total, message=o.message[:300], duration_s=o.duration_s)
+    unjudged = sum(rows[i]["status"] == Status.SANDBOX_ERROR.value for i in where)
+    if unjudged:    # counted as failures: say so (scripts/rescore.py --only-status sandbox_error re-runs them)
+        log.warning("%s/%s (%s): %d of %d job(s) could not be judged by the sandbox (sandbox_error); re-run them "
+                    "with scripts/rescore.py --only-status sandbox_error", name, suite, protocol, unjudged, len(jobs))
     df = pd.DataFrame(rows)
     df.attrs["timing"] = {"model": name, "suite": suite, "protocol": protocol, "setting": setting["name"],
                           "problems": len(problems),

@@ -110,7 +110,7 @@ def test_the_paper_types_no_number_by_hand_and_every_macro_it_uses_is_generated(
 
 
 def _v2_run(root, name, langs, steps, pairs, validation=None, paired=True, best=None, lr=5e-5,
-            model="/root/stage/models/hf/qwen2.5-coder-0.5b-instruct-q4_k_m"):
+            model="/root/stage/models/hf/qwen2.5-coder-0.5b-instruct-q4_k_m", checkpoint=None):
     d = root / name
     (d / "train").mkdir(parents=True)
     (d / "train" / "summary.json").write_text(json.dumps({"global_step": steps, "mean_step_time": 3.0,
@@ -126,6 +126,8 @@ def _v2_run(root, name, langs, steps, pairs, validation=None, paired=True, best=
             k: {"problems": 400, "k": 1, "base_pass@1": b, "other_pass@1": t, "difference": t - b,
                 "difference_ci95": [t - b - 0.03, t - b + 0.03], "better": 9, "worse": 4, "sign_test_p": 0.01}
             for k, (b, t) in pairs.items()}}))
+        if checkpoint:
+            (d / "eval" / "CHECKPOINT").write_text(checkpoint + "\n")
 
 
 def test_headline_v2_tables_from_the_runs_results(tmp_path):
@@ -136,8 +138,9 @@ def test_headline_v2_tables_from_the_runs_results(tmp_path):
                                       "trained-vs-base/humaneval-r/t0.2/r": (0.105, 0.155)},
             validation=[(0, 0.117), (250, 0.278)])
     _v2_run(h, "unfinished", ["julia"], 10, {}, paired=False)     # no paired.json yet: left out
-    _v2_run(h, "u-1.5b", ["julia", "r"], 194, {"trained-vs-base/heldout/t0.2/r": (0.337, 0.447)},
-            model="/root/stage/models/hf/qwen2.5-coder-1.5b-instruct-q4_k_m")
+    _v2_run(h, "u-1.5b", ["julia", "r"], 300, {"trained-vs-base/heldout/t0.2/r": (0.337, 0.447)},
+            model="/root/stage/models/hf/qwen2.5-coder-1.5b-instruct-q4_k_m",
+            checkpoint="checkpoint-194")           # trained on to 300 after checkpoint 194 was evaluated
     _v2_run(h, "r-lr", ["r"], 340, {"trained-vs-base/heldout/t0.2/r": (0.180, 0.255)}, lr=1e-4,
             best="/root/stage/models/r-lr/checkpoints/checkpoint-250")     # validation chose step 250
     _v2_run(h, "r-g16", ["r"], 188, {}, paired=False, validation=[(50, 0.196), (150, 0.264)],
@@ -148,7 +151,7 @@ def test_headline_v2_tables_from_the_runs_results(tmp_path):
     assert not [ln for ln in md.splitlines() if ln.startswith("| r-g16 | heldout")]
     assert "| r-0.5b | 0.5B | r | 5e-05 | 253 | 253 | 2024 | 3.00 | 0.25 | 0.117 → 0.278 (step 250) |" in md   # 253 × 32·2/8
     assert "| r-lr | 0.5B | r | 1e-04 | 340 | 250 | 2720 |" in md
-    assert "| u-1.5b | 1.5B | julia+r | 5e-05 | 194 | 194 |" in md      # the student's size from its path
+    assert "| u-1.5b | 1.5B | julia+r | 5e-05 | 300 | 194 |" in md      # the student's size from its path
     assert "unfinished" not in md
     rows = [ln for ln in md.splitlines() if ln.startswith("| r-0.5b | ")][1:]
     assert [r.split(" | ")[1:3] for r in rows] == [["heldout", "chat"], ["humaneval", "chat"], ["humaneval", "completion"]]

@@ -357,8 +357,12 @@ def v2_runs(headline: Path) -> dict[str, dict[str, Any]]:
         if not ppath.exists() and val is None:
             continue                        # neither tested nor validated: nothing to show yet
         paired = json.loads(ppath.read_text()).get("pairs", {}) if ppath.exists() else {}
+        # eval/CHECKPOINT names the checkpoint the test evaluation used where it is neither the one
+        # validation chose nor the last (e.g. a run trained on after its evaluation)
+        ck = d / "eval" / "CHECKPOINT"
         runs[d.name] = {"summary": json.loads(spath.read_text()), "config": cfg.get("train", {}),
-                        "paired": paired, "validation": val}
+                        "paired": paired, "validation": val,
+                        "checkpoint": ck.read_text().strip() if ck.exists() else None}
     return runs
 
 
@@ -407,8 +411,9 @@ def v2_run_facts(run: dict[str, Any]) -> dict[str, Any]:
     curve = None
     if val is not None:
         curve = (float(val["eval_pass_rate"].iloc[0]), float(val["eval_pass_rate"].iloc[-1]), int(val["step"].iloc[-1]))
-    # the model evaluated: the checkpoint validation chose (summary best_checkpoint), else the last step
-    best = re.search(r"checkpoint-(\d+)$", str(sm.get("best_checkpoint") or ""))
+    # the model evaluated: eval/CHECKPOINT, else the checkpoint validation chose (summary
+    # best_checkpoint), else the last step
+    best = re.search(r"checkpoint-(\d+)$", str(run.get("checkpoint") or sm.get("best_checkpoint") or ""))
     return {"steps": steps, "prompts_seen": steps * pps if (steps is not None and pps) else None,
             "student": _student(cfg),
             "languages": "+".join(cfg.get("languages") or []), "s_per_step": sm.get("mean_step_time"),

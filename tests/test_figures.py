@@ -141,6 +141,10 @@ def test_headline_v2_tables_from_the_runs_results(tmp_path):
     _v2_run(h, "u-1.5b", ["julia", "r"], 300, {"trained-vs-base/heldout/t0.2/r": (0.337, 0.447)},
             model="/root/stage/models/hf/qwen2.5-coder-1.5b-instruct-q4_k_m",
             checkpoint="checkpoint-194")           # trained on to 300 after checkpoint 194 was evaluated
+    (h / "u-1.5b" / "eval-step300").mkdir()                    # and its last checkpoint tested on held-out
+    (h / "u-1.5b" / "eval-step300" / "paired.json").write_text(json.dumps({"pairs": {"trained-vs-base/heldout/t0.2/r": {
+        "problems": 400, "k": 1, "base_pass@1": 0.337, "other_pass@1": 0.436, "difference": 0.099,
+        "difference_ci95": [0.061, 0.139], "better": 104, "worse": 57, "sign_test_p": 2.6e-4}}}))
     _v2_run(h, "r-lr", ["r"], 340, {"trained-vs-base/heldout/t0.2/r": (0.180, 0.255)}, lr=1e-4,
             best="/root/stage/models/r-lr/checkpoints/checkpoint-250")     # validation chose step 250
     _v2_run(h, "r-g16", ["r"], 188, {}, paired=False, validation=[(50, 0.196), (150, 0.264)],
@@ -153,6 +157,8 @@ def test_headline_v2_tables_from_the_runs_results(tmp_path):
     assert "| r-lr | 0.5B | r | 1e-04 | 340 | 250 | 2720 |" in md
     assert "| u-1.5b | 1.5B | julia+r | 5e-05 | 300 | 194 |" in md      # the student's size from its path
     assert "unfinished" not in md
+    assert "| u-1.5b-step300 | heldout | chat | r | 400 | 0.337 | 0.436 | **+0.099** [+0.061, +0.139] | 104/57 |" in md
+    assert not [ln for ln in md.splitlines() if ln.startswith("| u-1.5b-step300 | 1.5B")]    # not a run of its own
     rows = [ln for ln in md.splitlines() if ln.startswith("| r-0.5b | ")][1:]
     assert [r.split(" | ")[1:3] for r in rows] == [["heldout", "chat"], ["humaneval", "chat"], ["humaneval", "completion"]]
     assert "**+0.085** [+0.055, +0.115]" in rows[0] and "**-0.020**" in rows[2]
@@ -160,5 +166,6 @@ def test_headline_v2_tables_from_the_runs_results(tmp_path):
     assert "r-0.5b & humaneval & completion & r & 400 & 0.120 & 0.100 & -0.020 [-0.050, +0.010]" in tex
     nums = (tmp_path / "tab" / "numbers.tex").read_text()
     assert r"\newcommand{\HvRZeroFivebRHeldoutChatDiff}{+0.085}" in nums
+    assert r"\newcommand{\HvUOneFivebStepThreeZeroZeroRHeldoutChatCI}{[+0.061, +0.139]}" in nums
     assert any(p.endswith("learning_curves.pdf") for p in made["figures"])
     assert make_headline_v2(tmp_path / "tab", tmp_path / "f2", tmp_path / "t2")["tables"] == []

@@ -360,8 +360,12 @@ def v2_runs(headline: Path) -> dict[str, dict[str, Any]]:
         # eval/CHECKPOINT names the checkpoint the test evaluation used where it is neither the one
         # validation chose nor the last (e.g. a run trained on after its evaluation)
         ck = d / "eval" / "CHECKPOINT"
+        # further test evaluations of the same run (eval-<tag>/paired.json, e.g. eval-step300: another
+        # checkpoint): rows "<run>-<tag>" in the paired table and its macros, not another run
+        extra = {p.parent.name[len("eval-"):]: json.loads(p.read_text()).get("pairs", {})
+                 for p in sorted(d.glob("eval-*/paired.json"))}
         runs[d.name] = {"summary": json.loads(spath.read_text()), "config": cfg.get("train", {}),
-                        "paired": paired, "validation": val,
+                        "paired": paired, "validation": val, "extra": extra,
                         "checkpoint": ck.read_text().strip() if ck.exists() else None}
     return runs
 
@@ -391,16 +395,24 @@ def _v2_key_parts(key: str) -> tuple[str, str, str]:
 def v2_rows(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (run, suite, protocol, language): base and trained pass@1, the paired difference."""
     rows = []
-    for run, r in runs.items():
-        for key, d in r["paired"].items():
-            suite, protocol, lang = _v2_key_parts(key)
-            k = d.get("k", 1)
-            rows.append({"run": run, "suite": suite, "protocol": protocol, "lang": lang, "problems": d["problems"],
-                         "base": d[f"base_pass@{k}"], "trained": d[f"other_pass@{k}"], "diff": d["difference"],
-                         "ci": tuple(d["difference_ci95"]), "better": d["better"], "worse": d["worse"],
-                         "p": d.get("sign_test_p")})
+    for name, r in runs.items():
+        for run, pairs in [(name, r["paired"]), *((f"{name}-{tag}", p) for tag, p in r.get("extra", {}).items())]:
+            rows += _v2_pair_rows(run, pairs)
     order = {s: i for i, s in enumerate(V2_SUITES)}
     return sorted(rows, key=lambda x: (x["run"], x["lang"], order.get(x["suite"], 9), x["protocol"]))
+
+
+def _v2_pair_rows(run: str, pairs: dict[str, Any]) -> list[dict[str, Any]]:
+    """paired.json's pairs as table rows of ``run``."""
+    rows = []
+    for key, d in pairs.items():
+        suite, protocol, lang = _v2_key_parts(key)
+        k = d.get("k", 1)
+        rows.append({"run": run, "suite": suite, "protocol": protocol, "lang": lang, "problems": d["problems"],
+                     "base": d[f"base_pass@{k}"], "trained": d[f"other_pass@{k}"], "diff": d["difference"],
+                     "ci": tuple(d["difference_ci95"]), "better": d["better"], "worse": d["worse"],
+                     "p": d.get("sign_test_p")})
+    return rows
 
 
 def v2_run_facts(run: dict[str, Any]) -> dict[str, Any]:

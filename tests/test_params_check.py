@@ -30,6 +30,9 @@ def test_params_yaml_and_every_config_overlay_are_valid():
     ({"evaluate.models.base.adaptor": "x"}, "did you mean evaluate.models.base.adapter?"),
     ({"sandbox.julia": 3}, "sandbox.julia: expected a mapping"),
     ({"evaluate.suites": "heldout"}, "evaluate.suites: expected a list"),
+    # renamed: "seed" was both the prior work's data and every RNG seed
+    ({"seed.dir": "../shared/seed-data"}, "seed is now called prior_work"),
+    ({"data.source": "seed"}, "data.source: 'seed' is now called 'prior_work'"),
 ])
 def test_a_typo_is_an_error_that_names_the_nearest_key(overlay, expected):
     errors = check(apply_overlay(REF, overlay), REF)

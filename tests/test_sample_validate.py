@@ -63,7 +63,7 @@ def test_funnel_arithmetic():
 @pytest.mark.slow
 def test_seed_import_revalidates(pool):
     params = load_params()
-    params["data"] = {"source": "seed", "languages": ["julia", "r"]}
+    params["data"] = {"source": "prior_work", "languages": ["julia", "r"]}
     params["sample"] = {"n": 15, "seed": 3}
     problems = run_sample(params, repo_root())
     assert set(problems["seed_lang"]) == {"julia", "r"}

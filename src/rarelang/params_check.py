@@ -6,7 +6,7 @@ the one place every knob and its default is written down.
 * ``train.grpo`` is passed to TRL's ``GRPOConfig`` as is: its keys are checked against that class's
   fields (when TRL is installed).
 * Below a few keys the names are free (``evaluate.models``: model names; ``…env``: environment
-  variables; ``seed.sets``: languages); the values of a model under ``evaluate.models`` are checked
+  variables; ``prior_work.sets``: languages); the values of a model under ``evaluate.models`` are checked
   against the keys models may have.
 * A mapping where params.yaml has a mapping, a list where it has a list (or null).
 
@@ -25,13 +25,17 @@ from typing import Any
 import yaml
 
 # dotted paths whose children are names chosen by the user
-FREE_NAMES = {"evaluate.models", "seed.sets", "sandbox.r.env", "sandbox.julia.env", "sandbox.apptainer.images"}
+FREE_NAMES = {"evaluate.models", "prior_work.sets", "sandbox.r.env", "sandbox.julia.env", "sandbox.apptainer.images"}
 # what a model under evaluate.models may set (scripts/evaluate.py, rarelang.llm.make_generator)
 MODEL_KEYS = {"backend", "model", "adapter", "chat", "protocols", "suites", "batch_size", "vllm", "base_url",
               "api_key_env", "path", "column", "replay_is_code", "dtype", "device", "threads", "concurrency",
               "timeout_s", "max_retries", "seed", "progress"}
 # free-form mappings handed to a library as keyword arguments
 PASS_THROUGH = {"translate.vllm", "evaluate.models.*.vllm"}
+# names that changed: an old params file gets the new name, not a guess ("seed" was both the prior
+# work's data and every RNG seed)
+RENAMED = {"seed": "prior_work"}
+RENAMED_VALUES = {("data.source", "seed"): "prior_work"}
 # keys that may be set although params.yaml leaves them out (documented where they are read)
 OPTIONAL = {"sandbox.extra_binds": [], "sandbox.r.env": {}, "sandbox.julia.env": {},
             "train.output_root": "models", "train.results_root": "results/train"}
@@ -94,6 +98,8 @@ def check(params: dict[str, Any], reference: dict[str, Any], check_grpo: bool = 
                     walk(v, ref[k], sub)
                 elif sub in OPTIONAL:
                     walk(v, OPTIONAL[sub], sub)
+                elif sub in RENAMED:
+                    errors.append(f"{sub} is now called {RENAMED[sub]} (rename the key)")
                 else:
                     opts = [str(x) for x in ref] + [o.rsplit(".", 1)[1] for o in OPTIONAL if o.rsplit(".", 1)[0] == path]
                     errors.append(f"unknown key {sub}" + _nearest(str(k), opts, f"{path}." if path else ""))
@@ -101,6 +107,12 @@ def check(params: dict[str, Any], reference: dict[str, Any], check_grpo: bool = 
             errors.append(f"{path}: expected a list (as in params.yaml), got {type(value).__name__}")
 
     walk(params, reference, "")
+    for (key, old), new in RENAMED_VALUES.items():
+        node: Any = params
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node == old:
+            errors.append(f"{key}: {old!r} is now called {new!r}")
     return errors
 
 

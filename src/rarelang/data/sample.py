@@ -110,8 +110,8 @@ def run_sample(params: dict[str, Any], repo: Path) -> pd.DataFrame:
     source = data.get("source", "embedded")
     seed = int(sp.get("seed", default("sample.seed", 0)))
     n = sp.get("n")
-    if source == "seed":
-        sd = params.get("seed") or {}
+    if source == "prior_work":
+        sd = params.get("prior_work") or {}
         seed_dir = Path(sd.get("dir", "../shared/seed-data"))
         seed_dir = seed_dir if seed_dir.is_absolute() else repo / seed_dir
         df = seed_problems(seed_dir, sd.get("sets") or {})

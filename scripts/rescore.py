@@ -29,8 +29,8 @@ from _common import setup, stage_parser, write_json
 from rarelang.evaluate.compare import paired_report
 from rarelang.evaluate.programs import program_for
 from rarelang.evaluate.run import metric_key, summarize
-from rarelang.params import default
 from rarelang.evaluate.suites import MULTIPLE_SUITES, multipl_e
+from rarelang.params import default
 from rarelang.sandbox import Job, SandboxPool, Status
 
 
@@ -80,8 +80,9 @@ def retry(args, params: dict, ep: dict, mdir: Path, out: Path, statuses: set[str
         ks = sorted({int(k.split("@")[1]) for m in old.values() for k in m if k.startswith("pass@") and "_" not in k}) or [1]
         new = metrics_of(df, ks, iters, seed, old)
         rows = df.loc[todo[p]]
-        untouched = [k for k in new if k in old and not any(
-            metric_key(r.model, r.suite, r.protocol, r.setting, r.lang) == k for r in rows.itertuples())]
+        touched = {metric_key(r.model, r.suite, r.protocol, r.setting, r.lang) for r in rows.itertuples()}
+        # a check of the recomputation itself: entries with no re-run row come out as before
+        reproduce = all(new[k] == old[k] for k in new if k in old and k not in touched)
         dest = out / p.parent.name
         dest.mkdir(parents=True, exist_ok=True)
         df.to_parquet(dest / "completions.parquet", index=False)
@@ -90,12 +91,11 @@ def retry(args, params: dict, ep: dict, mdir: Path, out: Path, statuses: set[str
             "command": "python scripts/rescore.py " + " ".join(sys.argv[1:]), "input": str(p),
             "statuses_re_run": sorted(statuses), "rows_re_run": int(len(rows)),
             "statuses_after": {k: int(v) for k, v in rows["status"].value_counts().items()},
-            # a check of the recomputation itself: entries with no re-run row come out as before
-            "untouched_entries_reproduce": all(new[k] == old[k] for k in untouched),
+            "untouched_entries_reproduce": reproduce,
             "pass@1": {k: {"before": old.get(k, {}).get("pass@1"), "after": v.get("pass@1")}
                        for k, v in new.items() if old.get(k, {}).get("pass@1") != v.get("pass@1")}})
-        print(f"{p}: {len(rows)} row(s) re-run → {dict(rows['status'].value_counts())}; "
-              f"untouched entries reproduce: {all(new[k] == old[k] for k in untouched)}", file=sys.stderr)
+        print(f"{p}: {len(rows)} row(s) re-run → {dict(rows['status'].value_counts().astype(int).items())}; "
+              f"untouched entries reproduce: {reproduce}", file=sys.stderr)
     return 0
 
 

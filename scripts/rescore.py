@@ -28,7 +28,7 @@ import pandas as pd
 from _common import setup, stage_parser, write_json
 from rarelang.evaluate.compare import paired_report
 from rarelang.evaluate.programs import program_for
-from rarelang.evaluate.run import metric_key, summarize
+from rarelang.evaluate.run import frame_metrics, metric_key, summarize
 from rarelang.evaluate.suites import MULTIPLE_SUITES, multipl_e
 from rarelang.params import default
 from rarelang.sandbox import Job, SandboxPool, Status
@@ -38,12 +38,11 @@ def metrics_of(df: pd.DataFrame, ks: list[int], iters: int, seed: int, old: dict
     """metrics.json as scripts/evaluate.py writes it, one entry per model/suite/protocol/setting/lang
     (``repaired_prompts`` carried over from the old file: it depends on the prompts, not the verdicts)."""
     metrics = {}
-    for (model, suite, protocol, setting, lang), g in df.groupby(["model", "suite", "protocol", "setting", "lang"],
-                                                               sort=False):
-        key = metric_key(model, suite, protocol, setting, lang)
-        metrics[key] = {**summarize(g, ks, iters, seed), "protocol": protocol}
-        if "repaired_prompts" in old.get(key, {}):
-            metrics[key]["repaired_prompts"] = old[key]["repaired_prompts"]
+    for _, frame in df.groupby(["model", "suite", "protocol", "setting"], sort=False):
+        for _lang, key, entry in frame_metrics(frame, ks, iters, seed):
+            metrics[key] = entry
+            if "repaired_prompts" in old.get(key, {}):
+                entry["repaired_prompts"] = old[key]["repaired_prompts"]
     return metrics
 
 

@@ -9,7 +9,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -49,6 +49,15 @@ def summarize(df: pd.DataFrame, ks: list[int], iters: int, seed: int) -> dict[st
     counts = collections.Counter(df["status"])
     out["statuses"] = {s.value: counts.get(s.value, 0) / max(1, len(df)) for s in Status}
     return out
+
+
+def frame_metrics(df: pd.DataFrame, ks: list[int], iters: int, seed: int) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """metrics.json's entries for one model's completions of one suite under one protocol and setting:
+    (language, ``metric_key``, pass@k with CIs + status fractions + protocol), one per language."""
+    for lang, g in df.groupby("lang"):
+        first = g.iloc[0]
+        yield lang, metric_key(first["model"], first["suite"], first["protocol"], first["setting"], lang), {
+            **summarize(g, ks, iters, seed), "protocol": first["protocol"]}
 
 
 def protocols_for(suite: str, spec: dict[str, Any], protocols: list[str]) -> list[str]:
@@ -193,11 +202,10 @@ def run_evaluation(params: dict[str, Any], repo: Path, *, out_dir: Path, progres
                                                 progress=progress, protocol=protocol)
                             frames.append(df)
                             timings.append(df.attrs["timing"])
-                            for lang, g in df.groupby("lang"):
-                                metrics[metric_key(name, suite, g["protocol"].iloc[0], setting["name"], lang)] = {
-                                    **summarize(g, list(setting.get("k", [1])), int(ep.get("bootstrap", 2000)), seed),
-                                    "protocol": g["protocol"].iloc[0],
-                                    "repaired_prompts": int(sum(bool(p.repairs) for p in probs if p.lang == lang))}
+                            for lang, key, entry in frame_metrics(df, list(setting.get("k", [1])),
+                                                                  int(ep.get("bootstrap", 2000)), seed):
+                                metrics[key] = {**entry, "repaired_prompts": int(sum(bool(p.repairs) for p in probs
+                                                                                     if p.lang == lang))}
             finally:
                 gen.close()
     allc = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -207,6 +207,7 @@ def choose_resume(resume: Any, ckpt_dir: Path, fingerprint: str, writer: bool = 
     stamp_run()
     return str(ckpts[-1]) if ckpts else None
 
+
 def summarize(history: list[dict[str, Any]]) -> dict[str, Any]:
     steps = [h for h in history if "reward" in h]
     df = pd.DataFrame(steps)

@@ -33,6 +33,10 @@ def _params(tmp: Path) -> Path:
     (data / "mpe").mkdir(parents=True)
     (data / "train.parquet").write_bytes(b"train rows")
     (data / "mpe" / "humaneval-r.jsonl").write_text("{}\n")
+    # on the device the MultiPL-E folder is the whole stage folder: model pieces, adapters, logs
+    (data / "mpe" / "model-pieces").mkdir()
+    (data / "mpe" / "model-pieces" / "part00").write_bytes(b"gguf piece")
+    (data / "mpe" / "convert.log").write_text("not an input\n")
     p = tmp / "params.yaml"
     p.write_text(yaml.safe_dump({"train": {"data": str(data / "train.parquet"), "validation": str(data / "gone.parquet")},
                                  "evaluate": {"multipl_e_dir": str(data / "mpe")},

@@ -181,6 +181,12 @@ save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, 
         printf 'evaluate.models.trained.adapter: %s\n' "$ta" >> $STAGE/eval-workers.yaml
       fi
       python3 scripts/apply_config.py $STAGE/eval-workers.yaml --params "$STAGE/params-$LANG_RUN-$tag.yaml"
+      # beside a training (or another evaluation) the configured vLLM share may not be free: lower it to what
+      # is (a 1.5B trainer left 29.8 GiB, the evaluation asked for 31.7 and died at start-up; r-1.5b)
+      if command -v nvidia-smi > /dev/null; then
+        python3 scripts/gpu/vllm_share.py "$STAGE/params-$LANG_RUN-$tag.yaml" --models "$em" -o $STAGE/eval-share.yaml || exit 1
+        [ -s $STAGE/eval-share.yaml ] && python3 scripts/apply_config.py $STAGE/eval-share.yaml --params "$STAGE/params-$LANG_RUN-$tag.yaml"
+      fi
       { python3 scripts/manifest.py write --params "$STAGE/params-$LANG_RUN-$tag.yaml" --overlay configs/gpu-headline.yaml \
           --overlay "configs/gpu-headline-$LANG_RUN.yaml" "${eover[@]}" --what "$tag" \
           --command "EVAL_MODELS=$em EVAL_TAG=${EVAL_TAG:-} EVAL_CONFIG='${EVAL_CONFIG:-}' TRAINED_ADAPTER=${TRAINED_ADAPTER:-} headline.sh $LANG_RUN eval-bg" \

@@ -31,6 +31,9 @@ PACKAGES = ("torch", "transformers", "trl", "vllm", "peft", "datasets", "acceler
 # the params keys that name input files (a folder: every file in it)
 DATA_KEYS = ("train.data", "train.validation", "evaluate.heldout", "evaluate.multipl_e_dir", "train.model",
              "evaluate.models.trained.adapter")
+# folders of which only some files are inputs: the MultiPL-E folder is the device's whole stage folder
+# (/root/stage), whose model pieces and adapters made hashing it take 78 s and list 1 GB of non-inputs
+DIR_GLOBS = {"evaluate.multipl_e_dir": "*.jsonl"}
 
 
 def md5_file(path: Path) -> str:
@@ -77,7 +80,8 @@ def data_files(params: dict[str, Any], keys: Iterable[str] = DATA_KEYS) -> dict[
         if p.is_file():
             out[key] = {"path": value, "md5": md5_file(p), "bytes": p.stat().st_size}
         elif p.is_dir():
-            files = {f.relative_to(p).as_posix(): md5_file(f) for f in sorted(p.rglob("*")) if f.is_file()}
+            found = p.glob(DIR_GLOBS[key]) if key in DIR_GLOBS else p.rglob("*")
+            files = {f.relative_to(p).as_posix(): md5_file(f) for f in sorted(found) if f.is_file()}
             out[key] = {"path": value, "md5": tree_hash(files), "files": files}
         else:
             out[key] = {"path": value, "missing": True}

@@ -167,5 +167,8 @@ def test_headline_v2_tables_from_the_runs_results(tmp_path):
     nums = (tmp_path / "tab" / "numbers.tex").read_text()
     assert r"\newcommand{\HvRZeroFivebRHeldoutChatDiff}{+0.085}" in nums
     assert r"\newcommand{\HvUOneFivebStepThreeZeroZeroRHeldoutChatCI}{[+0.061, +0.139]}" in nums
+    # a run judged on validation alone has its learning curve's ends as macros (the text quotes them)
+    assert r"\newcommand{\HvRGOneSixValFirst}{0.196}" in nums and r"\newcommand{\HvRGOneSixValLast}{0.264}" in nums
+    assert "HvUOneFivebValFirst" not in nums                      # no learning curve, no macro
     assert any(p.endswith("learning_curves.pdf") for p in made["figures"])
     assert make_headline_v2(tmp_path / "tab", tmp_path / "f2", tmp_path / "t2")["tables"] == []

@@ -501,11 +501,15 @@ def v2_numbers(runs: dict[str, dict[str, Any]]) -> str:
     for name, r in runs.items():
         f = v2_run_facts(r)
         out.append(f"\\newcommand{{\\{_macro('hv', name)}Steps}}{{{f['steps']}}}")
+        if f["validation"]:                 # the learning curve's first and last point (validation pass rate)
+            first, last, _step = f["validation"]
+            out += [f"\\newcommand{{\\{_macro('hv', name)}ValFirst}}{{{first:.3f}}}",
+                    f"\\newcommand{{\\{_macro('hv', name)}ValLast}}{{{last:.3f}}}"]
     return "\n".join(out) + "\n"
 
 
 def v2_learning_curves(runs: dict[str, dict[str, Any]], out: Path) -> list[Path]:
-    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    fig, ax = plt.subplots(figsize=(6.5, 3.2))
     drawn = 0
     for name, r in runs.items():
         v = r["validation"]
@@ -519,7 +523,7 @@ def v2_learning_curves(runs: dict[str, dict[str, Any]], out: Path) -> list[Path]
     ax.set_xlabel("GRPO step")
     ax.set_ylabel("validation pass rate (T = 1.0)")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))    # outside: 7 runs hid the curves
     return _save(fig, out, "learning_curves")
 
 

@@ -2,7 +2,8 @@
 """Run every reference solution of the seed test sets through the sandbox.
 
 Reports the pass rate and the failure statuses per language (and lists the failures), and
-writes results/seed_references.json plus a per-row outcome parquet under results/.
+writes results/seed_references.json plus a per-row outcome parquet under results/, and
+results/env/seed_references.json: the R and Julia versions (and packages, machine) that ran them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from rarelang.manifest import environment
+from rarelang.params import load_params
 from rarelang.sandbox import SandboxPool
 from rarelang.seed import seed_jobs
 
@@ -26,6 +29,8 @@ def main() -> int:
     ap.add_argument("--split", default="testset")
     ap.add_argument("--limit", type=int, default=None, help="first N rows only")
     ap.add_argument("-o", "--output", default="results/seed_references.json")
+    ap.add_argument("--environment", default="results/env/seed_references.json",
+                    help="where to record the interpreters and packages that ran the references")
     args = ap.parse_args()
     report, rows = {}, []
     with SandboxPool.from_params() as pool:
@@ -51,7 +56,10 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     pd.DataFrame(rows).to_parquet(out.with_suffix(".parquet"), index=False)
-    print(f"wrote {out} and {out.with_suffix('.parquet')}", file=sys.stderr)
+    env = Path(args.environment)
+    env.parent.mkdir(parents=True, exist_ok=True)
+    env.write_text(json.dumps(environment(load_params()), indent=2) + "\n")
+    print(f"wrote {out}, {out.with_suffix('.parquet')} and {env}", file=sys.stderr)
     return 0
 
 

@@ -5,7 +5,8 @@ split, MultiPL-E HumanEval/MBPP for R and Julia), with per-status breakdowns.
 
 Writes results/eval/metrics.json (DVC metrics), results/eval/paired.json (every model against
 `base` on the same problems: the difference of pass@1 with a bootstrap CI over problems) and
-results/eval/completions.parquet (every completion, the program run, and its outcome).
+results/eval/completions.parquet (every completion, the program run, and its outcome), and
+results/eval/environment.json: the R and Julia versions (and packages, machine) that judged them.
 """
 
 import sys
@@ -16,6 +17,7 @@ import pandas as pd
 
 from rarelang.evaluate.compare import describe, paired_report
 from rarelang.evaluate.run import run_evaluation
+from rarelang.manifest import environment
 
 
 def main() -> int:
@@ -33,6 +35,7 @@ def main() -> int:
     paired = paired_report(pd.read_parquet(out / "completions.parquet"), iters=int(ep.get("bootstrap", 2000)),
                            seed=int(ep.get("seed", 0)))
     write_json(out / "paired.json", paired)
+    write_json(out / "environment.json", environment(params))
     for key, m in metrics.items():
         ks = [k for k in m if k.startswith("pass@") and not k.endswith("ci95")]
         print(f"{key}: " + ", ".join(f"{k}={m[k]:.3f} [{m[k + '_ci95'][0]:.3f}, {m[k + '_ci95'][1]:.3f}]"

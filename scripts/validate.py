@@ -3,7 +3,8 @@
 
 Outputs data/interim/validated.parquet (kept rows), data/interim/validation_outcomes.parquet (one
 outcome per row) and results/validation.json: the funnel sampled → parsed → syntax ok → runs →
-passes, per language.
+passes, per language; results/env/validate.json: the R and Julia versions (and packages, machine) that
+judged them.
 """
 
 import sys
@@ -11,6 +12,7 @@ import sys
 from _common import setup, stage_parser, write_json
 from rarelang.data.validate import funnel, validate
 from rarelang.languages import canonical_language
+from rarelang.manifest import environment
 from rarelang.rewards import RewardTable
 from rarelang.sandbox import SandboxPool
 from rarelang.schema import read_table, write_table
@@ -23,6 +25,8 @@ def main() -> int:
     ap.add_argument("-o", "--output", default="data/interim/validated.parquet")
     ap.add_argument("--outcomes", default="data/interim/validation_outcomes.parquet")
     ap.add_argument("--metrics", default="results/validation.json")
+    ap.add_argument("--environment", default="results/env/validate.json",
+                    help="where to record the interpreters and packages that ran the tests")
     args = ap.parse_args()
     params, repo = setup(args)
     langs = [canonical_language(x) for x in params["data"]["languages"]]
@@ -40,6 +44,7 @@ def main() -> int:
     write_table(kept, repo / args.output, "translations")
     report = funnel(sampled, outcomes)
     write_json(repo / args.metrics, report)
+    write_json(repo / args.environment, environment(params))
     for lang, f in report.items():
         print(f"validate {lang}: " + " → ".join(f"{k} {f[k]}" for k in ("sampled", "parsed", "syntax_ok", "runs", "passes"))
               + f" (yield {f['yield']:.1%})", file=sys.stderr)

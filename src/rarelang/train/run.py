@@ -7,6 +7,7 @@ Writes (``out_dir`` = models/<run_name>, ``results_dir`` = results/train/<run_na
                               completion length, frac_reward_zero_std, timing/*)
   results_dir/config.json     the exact resolved configuration
   results_dir/summary.json    steps, mean timings, zero-variance fraction, final reward
+  results_dir/environment.json  the R and Julia versions that scored the rewards, packages, machine
   results_dir/validation.csv  the learning curve: eval_* metrics (reward, pass rate, statuses) on the
                               validation split every grpo.eval_steps (when grpo.eval_strategy is steps)
 """
@@ -25,6 +26,7 @@ import pandas as pd
 
 from .. import distributed as dist
 from ..languages import canonical_language
+from ..manifest import environment
 from ..params import default
 from ..rewards import RewardTable
 from ..sandbox import SandboxPool
@@ -351,4 +353,5 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
                 "processes": dist.world_size(), "sandbox_workers_per_rank": pool.cfg.n_workers}
     (results_dir / "config.json").write_text(json.dumps(resolved, indent=1) + "\n")
     (results_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (results_dir / "environment.json").write_text(json.dumps(environment(params), indent=1) + "\n")
     return result

@@ -40,8 +40,8 @@ def main() -> int:
         ap.error(f"--steps ({args.steps}) must exceed --warmup ({args.warmup})")
     params, repo = setup(args)
     from rarelang.train.modeling import import_backend_first
-    backend_set = [i.split("=", 1)[1].strip() for i in args.set if i.split("=", 1)[0].strip() == "backend"]
-    import_backend_first(backend_set[-1] if backend_set else (params.get("train") or {}).get("backend", "transformers"))
+    framework_set = [i.split("=", 1)[1].strip() for i in args.set if i.split("=", 1)[0].strip() == "framework"]
+    import_backend_first(framework_set[-1] if framework_set else (params.get("train") or {}).get("framework", "transformers"))
     import torch
     import yaml
     cuda = torch.cuda.is_available()
@@ -67,7 +67,7 @@ def main() -> int:
             shutil.copytree(res["out_dir"] / "adapter", args.keep_adapter)
     grpo = cfg["grpo_args"]
     langs = cfg["train"]["languages"]
-    backend = cfg["train"].get("backend", "transformers")
+    backend = cfg["train"].get("framework", "transformers")
     label = args.label or f"{backend}-{'vllm' if grpo.get('use_vllm') else 'generate'}-{'+'.join(langs)}"
     record = bench_record(
         history, grpo, device=device, gpus=gpus, backend=backend, langs=langs,

@@ -204,8 +204,8 @@ def test_base_and_adapter_share_one_vllm_engine(fake_vllm, tmp_path):
     (adapter / "adapter_config.json").write_text(json.dumps({"r": 32}))
     engines: dict = {}
     lora = {str(model): 32}
-    base = make_generator({"backend": "vllm", "model": str(model)}, tmp_path, engines, lora)
-    trained = make_generator({"backend": "vllm", "model": str(model), "adapter": str(adapter)}, tmp_path, engines, lora)
+    base = make_generator({"engine": "vllm", "model": str(model)}, tmp_path, engines, lora)
+    trained = make_generator({"engine": "vllm", "model": str(model), "adapter": str(adapter)}, tmp_path, engines, lora)
     assert len(starts) == 1 and starts[0]["enable_lora"] is True and starts[0]["max_lora_rank"] == 32
     assert base.generate(["p1", "p2"], 3, 0.2, 16) == [["c0", "c1", "c2"]] * 2
     trained.generate(["p1"], 2, 0.2, 16)
@@ -220,7 +220,7 @@ def test_evaluation_records_generation_and_scoring_seconds(fake_vllm, tmp_path, 
     model = tmp_path / "m"
     model.mkdir()
     (model / "config.json").write_text("{}")
-    gen = make_generator({"backend": "vllm", "model": str(model)}, tmp_path, {})
+    gen = make_generator({"engine": "vllm", "model": str(model)}, tmp_path, {})
     probs = [Problem(task_id="t1", lang="r", prompt="Write f.", tests="stopifnot(TRUE)\n", kind="instruct")]
     df = evaluate_model("base", gen, probs, "heldout", {"name": "t", "n": 2, "temperature": 0.2}, pool,
                         max_tokens=8, timeout_s=5, seed=0, progress=False)
@@ -235,9 +235,9 @@ def test_train_overrides_reach_every_section():
     from rarelang.train.run import resolve_config
     params = {"train": {"languages": ["r"], "unsloth": {"fast_inference": False, "load_in_4bit": False},
                         "lora": {"r": 16, "alpha": 32}, "grpo": {"num_generations": 4}}}
-    cfg = resolve_config(params, {"unsloth.fast_inference": True, "lora.r": 8, "grpo.max_steps": 3, "backend": "unsloth"})
+    cfg = resolve_config(params, {"unsloth.fast_inference": True, "lora.r": 8, "grpo.max_steps": 3, "framework": "unsloth"})
     assert cfg["unsloth"] == {"fast_inference": True, "load_in_4bit": False}
     assert cfg["lora"] == {"r": 8, "alpha": 32}
     assert cfg["grpo"]["max_steps"] == 3 and cfg["grpo"]["num_generations"] == 4
-    assert cfg["backend"] == "unsloth"
+    assert cfg["framework"] == "unsloth"
     assert params["train"]["unsloth"]["fast_inference"] is False      # the params are not modified

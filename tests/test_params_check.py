@@ -33,6 +33,11 @@ def test_params_yaml_and_every_config_overlay_are_valid():
     # renamed: "seed" was both the prior work's data and every RNG seed
     ({"seed.dir": "../shared/seed-data"}, "seed is now called prior_work"),
     ({"data.source": "seed"}, "data.source: 'seed' is now called 'prior_work'"),
+    # renamed: "backend" meant four things; only the sandbox's keeps the name
+    ({"translate.backend": "vllm"}, "translate.backend is now called translate.provider"),
+    ({"translate.replay_backend": "local"}, "translate.replay_backend is now called translate.replay_provider"),
+    ({"train.backend": "unsloth"}, "train.backend is now called train.framework"),
+    ({"evaluate.models.base.backend": "vllm"}, "evaluate.models.base.backend is now called evaluate.models.base.engine"),
 ])
 def test_a_typo_is_an_error_that_names_the_nearest_key(overlay, expected):
     errors = check(apply_overlay(REF, overlay), REF)
@@ -55,7 +60,7 @@ def test_stage_scripts_accept_every_config_without_checking_grpo():
 
 
 def test_free_names_and_optional_keys_are_accepted():
-    ok = apply_overlay(REF, {"evaluate.models.ckpt50": {"backend": "vllm", "model": "m", "adapter": "a"},
+    ok = apply_overlay(REF, {"evaluate.models.ckpt50": {"engine": "vllm", "model": "m", "adapter": "a"},
                              "sandbox.extra_binds": ["/opt/x"], "train.output_root": "/tmp/m"})
     assert check(ok, REF) == []
 
@@ -89,7 +94,7 @@ def test_stage_defaults_are_params_yaml_defaults():
     params.yaml's values (they were 768 tokens / seed 0 / min_tests 1 in the code)."""
     from rarelang.data.sample import run_sample
     from rarelang.translate.backends import make_backend
-    sampling = make_backend({"backend": "cache", "model": "m"}, ROOT).sampling()
+    sampling = make_backend({"provider": "cache", "model": "m"}, ROOT).sampling()
     assert sampling == {k: REF["translate"][k] for k in ("temperature", "top_p", "max_tokens", "seed")}
     emb = {"n": 4, "embedded_path": REF["sample"]["embedded_path"]}
     partial = run_sample({"data": {"source": "embedded"}, "sample": emb}, ROOT)

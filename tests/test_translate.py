@@ -156,15 +156,15 @@ def test_the_teacher_generates_through_the_llm_layer_at_its_own_sampling(tmp_pat
     assert gen.calls == [([chat, chat], 1, 0.3, 64, 5, 0.9)]          # whole chats, n = 1, the teacher's sampling
     assert (t.name, t.model, t.sampling()) == ("local", "qwen", sampling)
 
-    spec = teacher_spec({"backend": "local", "model": "m", "local": {"engine": "transformers", "threads": 3}})
-    assert spec == {"backend": "transformers", "model": "m", "device": "cpu", "dtype": "float32", "threads": 3,
+    spec = teacher_spec({"provider": "local", "model": "m", "local": {"engine": "transformers", "threads": 3}})
+    assert spec == {"engine": "transformers", "model": "m", "device": "cpu", "dtype": "float32", "threads": 3,
                     "batch_size": 1 << 30, "progress": False}
-    o = teacher_spec({"backend": "openai", "model": "llama", "openai": {"base_url": "http://h/v1", "timeout_s": 9}})
-    assert (o["backend"], o["base_url"], o["timeout_s"], o["max_retries"]) == ("openai", "http://h/v1", 9.0, 3)
-    v = teacher_spec({"backend": "vllm", "model": "llama", "vllm": {"tensor_parallel_size": 4}})
+    o = teacher_spec({"provider": "openai", "model": "llama", "openai": {"base_url": "http://h/v1", "timeout_s": 9}})
+    assert (o["engine"], o["base_url"], o["timeout_s"], o["max_retries"]) == ("openai", "http://h/v1", 9.0, 3)
+    v = teacher_spec({"provider": "vllm", "model": "llama", "vllm": {"tensor_parallel_size": 4}})
     assert v["vllm"] == {"gpu_memory_utilization": 0.9, "tensor_parallel_size": 4}
     import pytest
     with pytest.raises(ValueError, match="translate.local.engine"):
         local_engine("gguf")
-    with pytest.raises(ValueError, match="translate.backend"):
-        make_backend({"backend": "hf", "model": "m"}, tmp_path)
+    with pytest.raises(ValueError, match="translate.provider"):
+        make_backend({"provider": "hf", "model": "m"}, tmp_path)

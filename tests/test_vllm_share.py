@@ -13,8 +13,8 @@ sys.path.insert(0, str(REPO / "scripts" / "gpu"))
 import vllm_share  # noqa: E402
 
 PARAMS = {"evaluate": {"models": {
-    "base": {"backend": "auto", "vllm": {"gpu_memory_utilization": 0.25}},
-    "trained": {"backend": "auto", "adapter": "a", "vllm": {"gpu_memory_utilization": 0.4}}}}}
+    "base": {"engine": "auto", "vllm": {"gpu_memory_utilization": 0.25}},
+    "trained": {"engine": "auto", "adapter": "a", "vllm": {"gpu_memory_utilization": 0.4}}}}}
 
 
 def test_the_r15b_failure_gets_a_share_that_fits():

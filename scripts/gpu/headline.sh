@@ -241,7 +241,7 @@ save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, 
       # fast_inference by Unsloth's vLLM engine (same memory share as TRL's colocated engine)
       fi=false; [ "$phase" = bench-unsloth-vllm ] && fi=true
       "${WATCH[@]}" python3 scripts/bench_train.py --params "$P" -q --steps "${BENCH_STEPS_UNSLOTH:-$BENCH_STEPS}" \
-          --label "${phase#bench-}-$LANG_RUN" --set backend=unsloth --set unsloth.fast_inference=$fi \
+          --label "${phase#bench-}-$LANG_RUN" --set framework=unsloth --set unsloth.fast_inference=$fi \
           --set grpo.use_vllm=$fi --set unsloth.gpu_memory_utilization=0.3 --set max_wall_s=null
       cp results/bench/train_gpu.json "$OUT/train_gpu.json" ;;
     bench-eval)

@@ -93,7 +93,7 @@ unsloth)
   if [ -f /root/site-unsloth/site/RARELANG_SITE.txt ]; then
     . scripts/gpu/env.sh
     python3 scripts/gpu/check_stack.py --lock requirements/device-unsloth.lock --imports unsloth --json "$STAGE/stack-unsloth.json" \
-      || echo "install: the Unsloth stack check failed (above); train.backend: unsloth will not work" >&2
+      || echo "install: the Unsloth stack check failed (above); train.framework: unsloth will not work" >&2
   fi
   ;;
 model)

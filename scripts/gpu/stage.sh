@@ -9,7 +9,7 @@
 #                       parquet, validation.parquet, split.json, funnel.json) + MultiPL-E HumanEval/MBPP R/Julia
 #   .gpu/site/partNN    the GPU stack of requirements/device.lock (vLLM, TRL, datasets, …) installed
 #                       for Python 3.12, slimmed, xz-compressed in ≤ PIECE_MB MiB pieces + SHA256SUMS
-#   .gpu/unsloth/partNN Unsloth (requirements/device-unsloth.lock) for train.backend: unsloth
+#   .gpu/unsloth/partNN Unsloth (requirements/device-unsloth.lock) for train.framework: unsloth
 #   .gpu/model/partNN   the student GGUF in ≤ PIECE_MB MiB pieces + SHA256SUMS (MODEL: another packaged
 #                       student, MODEL_DIR: its folder, e.g. MODEL=qwen2.5-coder-1.5b-instruct MODEL_DIR=.gpu/model-1.5b;
 #                       carried with MODEL_PIECES=that folder for install.sh)

@@ -27,14 +27,18 @@ import yaml
 # dotted paths whose children are names chosen by the user
 FREE_NAMES = {"evaluate.models", "prior_work.sets", "sandbox.r.env", "sandbox.julia.env", "sandbox.apptainer.images"}
 # what a model under evaluate.models may set (scripts/evaluate.py, rarelang.llm.make_generator)
-MODEL_KEYS = {"backend", "model", "adapter", "chat", "protocols", "suites", "batch_size", "vllm", "base_url",
+MODEL_KEYS = {"engine", "model", "adapter", "chat", "protocols", "suites", "batch_size", "vllm", "base_url",
               "api_key_env", "path", "column", "replay_is_code", "dtype", "device", "threads", "concurrency",
               "timeout_s", "max_retries", "seed", "progress"}
 # free-form mappings handed to a library as keyword arguments
 PASS_THROUGH = {"translate.vllm", "evaluate.models.*.vllm"}
 # names that changed: an old params file gets the new name, not a guess ("seed" was both the prior
 # work's data and every RNG seed)
-RENAMED = {"seed": "prior_work"}
+RENAMED = {"seed": "prior_work",
+           # "backend" meant four things; it now names only the sandbox's (sandbox.backend: bwrap | apptainer | none)
+           "translate.backend": "translate.provider", "translate.replay_backend": "translate.replay_provider",
+           "train.backend": "train.framework"}
+RENAMED_MODEL_KEYS = {"backend": "engine"}      # under evaluate.models.<name>
 RENAMED_VALUES = {("data.source", "seed"): "prior_work"}
 # keys that may be set although params.yaml leaves them out (documented where they are read)
 OPTIONAL = {"sandbox.extra_binds": [], "sandbox.r.env": {}, "sandbox.julia.env": {},
@@ -74,7 +78,10 @@ def check(params: dict[str, Any], reference: dict[str, Any], check_grpo: bool = 
                         errors.append(f"{path}.{name}: expected a mapping, got {type(spec).__name__}")
                         continue
                     for k in spec:
-                        if k not in MODEL_KEYS:
+                        if k in RENAMED_MODEL_KEYS:
+                            errors.append(f"{path}.{name}.{k} is now called {path}.{name}.{RENAMED_MODEL_KEYS[k]} "
+                                          "(rename the key)")
+                        elif k not in MODEL_KEYS:
                             errors.append(f"unknown key {path}.{name}.{k}" + _nearest(k, sorted(MODEL_KEYS), f"{path}.{name}."))
             return
         if path == "train.grpo" and isinstance(value, dict):

@@ -176,7 +176,7 @@ def run_evaluation(params: dict[str, Any], repo: Path, *, out_dir: Path, progres
     engines: dict[Any, Any] = {}          # one vLLM engine per model: base and adapter share it
     lora_ranks: dict[str, int] = {}
     for s in models.values():
-        if s.get("backend") in ("vllm", "auto") and s.get("adapter"):
+        if s.get("engine") in ("vllm", "auto") and s.get("adapter"):
             a = Path(s["adapter"]) if Path(s["adapter"]).is_absolute() else repo / s["adapter"]
             if (a / "adapter_config.json").exists():      # a missing adapter is reported by make_generator
                 m = local_model(str(s["model"]), repo)

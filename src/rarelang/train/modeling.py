@@ -22,8 +22,8 @@ def import_backend_first(backend: str) -> None:
     try:
         import unsloth  # noqa: F401
     except ImportError as e:
-        raise RuntimeError("train.backend=unsloth but unsloth is not importable (GPU machine: "
-                           "`bash scripts/gpu/install.sh unsloth`; docs/GPU.md); use backend: transformers") from e
+        raise RuntimeError("train.framework=unsloth but unsloth is not importable (GPU machine: "
+                           "`bash scripts/gpu/install.sh unsloth`; docs/GPU.md); use framework: transformers") from e
 
 
 def lora_settings(lp: dict[str, Any]) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def load_student(model_dir: Path, backend: str, dtype: str, lp: dict[str, Any], 
         try:
             from unsloth import FastLanguageModel
         except ImportError as e:
-            raise RuntimeError("train.backend=unsloth but unsloth is not importable; use backend: transformers") from e
+            raise RuntimeError("train.framework=unsloth but unsloth is not importable; use framework: transformers") from e
         u = unsloth or {}
         s = lora_settings(lp)
         model, tok = FastLanguageModel.from_pretrained(
@@ -64,7 +64,7 @@ def load_student(model_dir: Path, backend: str, dtype: str, lp: dict[str, Any], 
             use_gradient_checkpointing="unsloth", random_state=int(u.get("seed", 0)))
         return model, tok, None
     if backend != "transformers":
-        raise ValueError(f"train.backend must be transformers or unsloth, not {backend!r}")
+        raise ValueError(f"train.framework must be transformers or unsloth, not {backend!r}")
     tok = AutoTokenizer.from_pretrained(model_dir)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token

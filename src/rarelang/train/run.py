@@ -237,7 +237,7 @@ def summarize(history: list[dict[str, Any]]) -> dict[str, Any]:
 def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | None = None,
           model_dir: Path | None = None, pool: SandboxPool | None = None) -> dict[str, Any]:
     cfg = resolve_config(params, overrides)
-    import_backend_first(cfg.get("backend", "transformers"))
+    import_backend_first(cfg.get("framework", "transformers"))
     import torch
     from trl import GRPOConfig
 
@@ -264,7 +264,7 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
     dtype = cfg.get("dtype", "auto")
     if dtype == "auto":
         dtype = "bfloat16" if torch.cuda.is_available() else "float32"
-    model, tok, peft_config = load_student(mdir, cfg.get("backend", "transformers"), dtype, cfg.get("lora") or {},
+    model, tok, peft_config = load_student(mdir, cfg.get("framework", "transformers"), dtype, cfg.get("lora") or {},
                                            unsloth=cfg.get("unsloth"))
 
     grpo = cfg["grpo"]

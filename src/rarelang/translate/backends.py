@@ -51,7 +51,7 @@ class CacheOnlyBackend(TeacherBackend):
         return self._sampling
 
     def generate(self, batch: list[Messages]) -> list[str]:
-        raise LookupError("not in the cache (backend: cache only replays)")
+        raise LookupError("not in the cache (translate.provider: cache only replays)")
 
 
 class GeneratorTeacher(TeacherBackend):
@@ -87,34 +87,34 @@ def local_engine(engine: str) -> str:
 
 
 def teacher_spec(tp: dict[str, Any], seed: int = 0) -> dict[str, Any]:
-    """The llm spec (rarelang.llm.factory) for the ``translate`` params of a generating backend."""
-    backend, model = tp.get("backend", "local"), str(tp.get("model", ""))
-    if backend == "openai":
+    """The llm spec (rarelang.llm.factory) for the ``translate`` params of a generating provider."""
+    provider, model = tp.get("provider", "local"), str(tp.get("model", ""))
+    if provider == "openai":
         o = tp.get("openai") or {}
-        return {"backend": "openai", "model": model, "base_url": o.get("base_url", "http://localhost:8000/v1"),
+        return {"engine": "openai", "model": model, "base_url": o.get("base_url", "http://localhost:8000/v1"),
                 "api_key_env": o.get("api_key_env", "OPENAI_API_KEY"), "concurrency": int(o.get("concurrency", 16)),
                 "timeout_s": float(o.get("timeout_s", 300)), "max_retries": 3}
-    if backend == "vllm":
+    if provider == "vllm":
         v = {"gpu_memory_utilization": 0.9, **dict(tp.get("vllm") or {})}
-        return {"backend": "vllm", "model": model, "vllm": v, "progress": False}
-    if backend == "local":
+        return {"engine": "vllm", "model": model, "vllm": v, "progress": False}
+    if provider == "local":
         loc = tp.get("local") or {}
         threads = loc.get("threads") or os.cpu_count() or 1
         if local_engine(loc.get("engine", "auto")) == "llama_cpp":
-            return {"backend": "local", "model": model, "threads": threads, "seed": seed}
+            return {"engine": "local", "model": model, "threads": threads, "seed": seed}
         # on the CPU in float32, one batch per call (seeded once per call), as the teacher always ran
-        return {"backend": "transformers", "model": model, "device": "cpu", "dtype": "float32", "threads": threads,
+        return {"engine": "transformers", "model": model, "device": "cpu", "dtype": "float32", "threads": threads,
                 "batch_size": 1 << 30, "progress": False}
-    raise ValueError(f"translate.backend must be vllm, openai, local or cache, not {backend!r}")
+    raise ValueError(f"translate.provider must be vllm, openai, local or cache, not {provider!r}")
 
 
 def make_backend(tp: dict[str, Any], repo: Path) -> TeacherBackend:
-    backend = tp.get("backend", "local")
+    provider = tp.get("provider", "local")
     model = str(tp.get("model", ""))
     # what the params leave out is params.yaml's (one set of defaults)
     sampling = {k: cast(tp.get(k, default(f"translate.{k}", fb))) for k, cast, fb in
                 (("temperature", float, 0.0), ("top_p", float, 1.0), ("max_tokens", int, 640), ("seed", int, 0))}
-    if backend == "cache":
-        return CacheOnlyBackend(str(tp.get("replay_backend", "local")), model, sampling)
+    if provider == "cache":
+        return CacheOnlyBackend(str(tp.get("replay_provider", "local")), model, sampling)
     spec = teacher_spec(tp, sampling["seed"])
-    return GeneratorTeacher(backend, model, sampling, make_generator(spec, repo))
+    return GeneratorTeacher(provider, model, sampling, make_generator(spec, repo))

@@ -1,7 +1,7 @@
 """Content-addressed, append-only response cache (JSONL; crash-safe: a torn last line is ignored).
 
 Key = sha256 of {backend, model, template version, sampling params, messages}. A re-run, a
-resumed run after a crash, or a replay with ``backend: cache`` costs nothing already answered.
+resumed run after a crash, or a replay with ``provider: cache`` costs nothing already answered.
 """
 
 from __future__ import annotations

@@ -307,3 +307,23 @@ def test_warm_start_from_a_bundled_adapter_goes_on_at_its_step(first_run, pool, 
     assert set(after) == set(before)
     assert any(torch.count_nonzero(v) for k, v in before.items() if "lora_B" in k)
     assert all(torch.equal(after[k].to(torch.bfloat16), before[k]) for k in before)
+
+
+def test_fingerprint_does_not_change_with_the_renamed_key(tmp_path):
+    """train.backend became train.framework (issue 16); fingerprints stamped before (committed runs'
+    FINGERPRINT files, checkpoints waiting to be resumed) must still match the same settings."""
+    import hashlib
+    import json
+
+    from rarelang.train.run import run_fingerprint
+    data = tmp_path / "train.parquet"
+    data.write_bytes(b"rows")
+    reward = {"passed": 1.0}
+    cfg = {"framework": "transformers", "languages": ["r"], "grpo": {"learning_rate": 5e-5, "max_steps": 3}}
+    # the formula as it was stamped before the rename: the key under its old name
+    before = hashlib.sha256(json.dumps({"train": {"backend": "transformers", "languages": ["r"],
+                                                  "grpo": {"learning_rate": 5e-5}}, "reward": reward},
+                                       sort_keys=True).encode())
+    before.update(b"rows")
+    assert run_fingerprint(cfg, data, reward) == before.hexdigest()
+    assert run_fingerprint({**cfg, "framework": "unsloth"}, data, reward) != before.hexdigest()

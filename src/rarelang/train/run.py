@@ -156,10 +156,16 @@ _CONTINUABLE_GRPO = {"max_steps", "save_steps", "save_total_limit", "logging_ste
                      "num_generations_eval", "metric_for_best_model", "greater_is_better"}
 
 
+# settings renamed since fingerprints were first stamped (train.backend is train.framework): hashed under
+# their old name, so a run's fingerprint (committed runs' FINGERPRINT files, checkpoints to resume) does
+# not change with a key's spelling
+_FINGERPRINT_NAMES = {"framework": "backend"}
+
+
 def run_fingerprint(cfg: dict[str, Any], data_path: Path, reward_values: dict[str, Any] | None) -> str:
     """What a checkpoint was trained with: settings (less the continuable ones), the training data's
     bytes and the reward table. Resuming under a different fingerprint would mix two runs."""
-    c = {k: v for k, v in cfg.items() if k not in _CONTINUABLE}
+    c = {_FINGERPRINT_NAMES.get(k, k): v for k, v in cfg.items() if k not in _CONTINUABLE}
     c["grpo"] = {k: v for k, v in (cfg.get("grpo") or {}).items() if k not in _CONTINUABLE_GRPO}
     h = hashlib.sha256(json.dumps(_json_safe({"train": c, "reward": reward_values}), sort_keys=True).encode())
     with open(data_path, "rb") as f:

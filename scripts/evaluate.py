@@ -16,7 +16,7 @@ from _common import setup, stage_parser, write_json
 import pandas as pd
 
 from rarelang.evaluate.compare import describe, paired_report
-from rarelang.evaluate.run import run_evaluation
+from rarelang.evaluate.run import metrics_from_partial, run_evaluation
 from rarelang.manifest import environment
 
 
@@ -24,12 +24,18 @@ def main() -> int:
     ap = stage_parser(__doc__)
     ap.add_argument("-o", "--out-dir", default="results/eval")
     ap.add_argument("--models", default=None, help="comma-separated subset of evaluate.models")
+    ap.add_argument("--from-partial", action="store_true",
+                    help="generate nothing: finish an evaluation that was cut off from what it left in "
+                         "OUT_DIR/completions.partial.parquet (every suite × protocol it completed)")
     args = ap.parse_args()
     params, repo = setup(args)
     out = Path(args.out_dir)
     out = out if out.is_absolute() else repo / out
-    metrics = run_evaluation(params, repo, out_dir=out, progress=not args.quiet,
-                             only_models=args.models.split(",") if args.models else None)
+    if args.from_partial:
+        metrics = metrics_from_partial(params, repo, out)
+    else:
+        metrics = run_evaluation(params, repo, out_dir=out, progress=not args.quiet,
+                                 only_models=args.models.split(",") if args.models else None)
     write_json(out / "metrics.json", metrics)
     ep = params.get("evaluate") or {}
     paired = paired_report(pd.read_parquet(out / "completions.parquet"), iters=int(ep.get("bootstrap", 2000)),

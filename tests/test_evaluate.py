@@ -269,3 +269,61 @@ def test_attribution_rebuilds_the_programs_of_slimmed_completions_as_the_evaluat
     assert got[3] == "kept as stored"                                                     # rows with a program stay
     nocode = script.rebuild_programs(df.assign(completion="just prose"), missing, SHARED / "multipl-e")
     assert nocode[0] == ""                                                                # the evaluation's value
+
+
+def test_a_cut_off_evaluation_keeps_what_it_finished(tmp_path, monkeypatch):
+    """The evaluation dies in its second suite: the first suite's completions survive in
+    completions.partial.parquet, and --from-partial turns them into the metrics a full run writes."""
+    import rarelang.evaluate.run as run
+
+    class _Pool:
+        @classmethod
+        def from_params(cls, params):
+            return cls()
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            return False
+
+    class _Gen:
+        name = "static"
+
+        def close(self):
+            pass
+
+    calls = []
+
+    def fake_evaluate_model(name, gen, probs, suite, setting, pool, **kw):
+        calls.append(suite)
+        if len(calls) > 1:
+            raise RuntimeError("machine taken back")
+        rows = [{"model": name, "suite": suite, "protocol": kw["protocol"], "setting": setting["name"],
+                 "lang": p.lang, "task_id": p.task_id, "passed": i % 2 == 0,
+                 "status": "passed" if i % 2 == 0 else "tests_failed"} for i, p in enumerate(probs) for _ in range(2)]
+        df = pd.DataFrame(rows)
+        df.attrs["timing"] = {"model": name, "suite": suite, "completions": len(df)}
+        return df
+
+    monkeypatch.setattr(run, "SandboxPool", _Pool)
+    monkeypatch.setattr(run, "make_generator", lambda *a, **k: _Gen())
+    monkeypatch.setattr(run, "evaluate_model", fake_evaluate_model)
+    params = {"evaluate": {"languages": ["r"], "suites": ["humaneval-r", "mbpp-r"], "protocols": ["completion"],
+                           "multipl_e_dir": str(SHARED / "multipl-e"), "limit": 6, "bootstrap": 50,
+                           "samples": [{"name": "t0.2", "n": 2, "temperature": 0.2, "k": [1]}],
+                           "models": {"m": {"engine": "transformers", "model": "x"}}}}
+    with pytest.raises(RuntimeError, match="taken back"):
+        run.run_evaluation(params, repo_root(), out_dir=tmp_path, progress=False)
+    assert calls == ["humaneval-r", "mbpp-r"] and not (tmp_path / "completions.parquet").exists()
+    part = pd.read_parquet(tmp_path / "completions.partial.parquet")
+    assert set(part["suite"]) == {"humaneval-r"} and len(part) == 12
+
+    metrics = run.metrics_from_partial(params, repo_root(), tmp_path)
+    assert list(metrics) == ["m/humaneval-r+completion/t0.2/r"]
+    assert metrics["m/humaneval-r+completion/t0.2/r"]["pass@1"] == pytest.approx(0.5)
+    assert metrics["m/humaneval-r+completion/t0.2/r"]["problems"] == 6
+    assert len(pd.read_parquet(tmp_path / "completions.parquet")) == 12
+    assert not (tmp_path / "completions.partial.parquet").exists()
+    with pytest.raises(FileNotFoundError, match="no partial results"):
+        run.metrics_from_partial(params, repo_root(), tmp_path)

@@ -139,3 +139,43 @@ def test_a_bundle_larger_than_one_call_comes_in_several_and_joins_across_their_f
     assert [p.name for p in (tmp_path / "out2").glob("bundle-*.part*")] == [f"bundle-{RUN}.tar.part04"]
     joined = collect.join_bundle([tmp_path / "out1", tmp_path / "out2"], RUN)
     assert joined == (stage / f"bundle-{RUN}.tar").read_bytes()
+
+
+def test_a_last_call_stops_a_running_evaluation_and_scores_what_it_finished(tmp_path):
+    """`FINISH_PARTIAL=1 headline.sh RUN wait`: an evaluation still running at WAIT_S is killed (with
+    its process group: vLLM's engine is a child) and finished by evaluate.py --from-partial on its own
+    params and folder; a training running beside it is left alone. Without FINISH_PARTIAL nothing is killed."""
+    repo = _repo(tmp_path)
+    stage, _ = _stage(tmp_path)
+    res = stage / "results" / RUN
+    tag = "eval_v2he-trained"
+    (stage / f"params-{RUN}-{tag}.yaml").write_text("evaluate: {}\n")
+    # a stand-in for evaluate.py that records how it was asked to finish
+    (repo / "scripts" / "evaluate.py").write_text(
+        "import json, sys, pathlib\n"
+        "a = sys.argv[1:]; out = pathlib.Path(a[a.index('-o') + 1])\n"
+        "assert '--from-partial' in a, a\n"
+        "(out / 'metrics.json').write_text(json.dumps({'params': a[a.index('--params') + 1]}))\n")
+    (res / tag).mkdir(parents=True)
+
+    def start(name):
+        p = subprocess.Popen(["setsid", "bash", "-c", "sleep 300 & wait"], stdout=subprocess.DEVNULL)
+        (res / f"{name}.pid").write_text(f"{p.pid}\n")
+        return p
+
+    ev, tr = start(tag), start("train")
+    try:
+        plain = _headline(repo, stage, tmp_path / "out0", "wait", WAIT_S="1")
+        assert plain.returncode == 0, plain.stderr
+        assert ev.poll() is None and not (res / tag / "metrics.json").exists()
+        done = _headline(repo, stage, tmp_path / "out1", "wait", WAIT_S="1", FINISH_PARTIAL="1")
+        assert done.returncode == 0, done.stderr
+        assert ev.wait(timeout=10) is not None                       # the evaluation was stopped
+        assert tr.poll() is None                                      # the training was not
+        assert f"{tag} stopped at WAIT_S" in done.stdout
+        m = (tmp_path / "out1" / f"{RUN}-{tag}-metrics.json").read_text()
+        assert f"params-{RUN}-{tag}.yaml" in m                        # finished with its own params, copied back
+    finally:
+        for p in (ev, tr):
+            if p.poll() is None:
+                os.killpg(p.pid, 9)

@@ -23,6 +23,8 @@
 #                  EVAL_WORKERS sandbox workers per language (8); TRAINED_ADAPTER: another adapter folder,
 #                  or `best`: the checkpoint with the best validation metric (BUNDLE_ADAPTER likewise for bundle)
 #   wait           wait up to WAIT_S (540) seconds for the background jobs; copy what finished to $OUT
+#                  (FINISH_PARTIAL=1, for a machine's last call: an evaluation still running at WAIT_S is
+#                  stopped and its completed suites are scored: evaluate.py --from-partial)
 #   state          the run's full trainer state (last checkpoint: adapter, optimizer, scheduler, RNG,
 #                  trainer_state; its results) as 15 MiB pieces; STATE_FROM..STATE_TO of them (0-based; default
 #                  4 from STATE_FROM, what one call brings back) to $OUT. STATE_FROM=0 packs the newest
@@ -206,6 +208,19 @@ save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, 
         [ "$left" -le 0 ] && { echo "headline: still running:$alive"; break; }
         sleep $(( left < 60 ? left : 60 ))     # never past WAIT_S: the copying below must fit in the call
       done
+      # a machine's last call (FINISH_PARTIAL=1): an evaluation still running is stopped and finished from
+      # what it completed (evaluate.py --from-partial: every suite × protocol done), since the machine
+      # goes back after this call anyway; a training still running is left alone
+      if [ "${FINISH_PARTIAL:-0}" = 1 ]; then
+        for pf in "$RES"/*.pid; do
+          tag=$(basename "$pf" .pid); [ "$tag" = train ] && continue
+          bg_alive "$pf" || continue
+          kill -- -"$(cat "$pf")" 2>/dev/null || kill "$(cat "$pf")"; sleep 3
+          echo "headline: $tag stopped at WAIT_S; finishing it from what it completed"
+          python3 scripts/evaluate.py --params "$STAGE/params-$LANG_RUN-$tag.yaml" -o "$RES/$tag" -q --from-partial \
+            >> "$RES/$tag.log" 2>&1 || echo "headline: $tag had finished no suite"
+        done
+      fi
       copy_train       # and the newest checkpoint's trainer_state: the log so far of a part still running
       ck=$(newest_ck)
       [ -n "$ck" ] && cp "$ck/trainer_state.json" "$OUT/trainer_state-$LANG_RUN.json" || true

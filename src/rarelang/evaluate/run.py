@@ -148,8 +148,9 @@ def sample_per_language(problems: list[Problem], n: int, seed: int) -> list[Prob
     return out
 
 
-def run_evaluation(params: dict[str, Any], repo: Path, *, out_dir: Path, progress: bool = True,
-                   only_models: list[str] | None = None) -> dict[str, Any]:
+def load_suites(params: dict[str, Any], repo: Path) -> dict[str, list[Problem]]:
+    """``evaluate.suites`` → their problems in the evaluated languages (held-out: the fixed per-language
+    sample; ``evaluate.limit``: a seeded subset of every other suite)."""
     ep = params.get("evaluate") or {}
     langs = [canonical_language(x) for x in ep.get("languages", ["julia", "r"])]
     mdir = ep.get("multipl_e_dir")
@@ -169,6 +170,47 @@ def run_evaluation(params: dict[str, Any], repo: Path, *, out_dir: Path, progres
             rng = np.random.default_rng(seed)
             probs = [probs[i] for i in sorted(rng.permutation(len(probs))[: int(limit)])]
         suites[s] = probs
+    return suites
+
+
+def suite_metrics(df: pd.DataFrame, ks: list[int], ep: dict[str, Any], seed: int,
+                  problems: list[Problem]) -> dict[str, Any]:
+    """metrics.json's entries for one model × suite × protocol × setting frame (``frame_metrics``) with
+    the number of the suite's prompts that were repaired, per language."""
+    return {key: {**entry, "repaired_prompts": int(sum(bool(p.repairs) for p in problems if p.lang == lang))}
+            for lang, key, entry in frame_metrics(df, ks, int(ep.get("bootstrap", 2000)), seed)}
+
+
+def metrics_from_partial(params: dict[str, Any], repo: Path, out_dir: Path) -> dict[str, Any]:
+    """An evaluation that was cut off: metrics of what ``completions.partial.parquet`` holds (each
+    model × suite × protocol × setting it finished), written as the full results would have been
+    (completions.parquet, timings.json; the partial files removed). Raises if there is nothing to use."""
+    part = out_dir / "completions.partial.parquet"
+    if not part.exists():
+        raise FileNotFoundError(f"{part}: no partial results (the evaluation finished no suite, or finished all)")
+    df = pd.read_parquet(part)
+    ep = params.get("evaluate") or {}
+    seed = int(ep.get("seed", default("evaluate.seed", 0)))
+    suites = load_suites(params, repo)
+    ks = {s["name"]: list(s.get("k", [1])) for s in ep.get("samples", [])}
+    metrics: dict[str, Any] = {}
+    for (_, suite, _, setting), g in df.groupby(["model", "suite", "protocol", "setting"], sort=False, dropna=False):
+        if suite not in suites:
+            raise ValueError(f"{part}: suite {suite!r} is not in evaluate.suites {list(suites)} of these params")
+        metrics.update(suite_metrics(g, ks.get(setting, [1]), ep, seed, suites[suite]))
+    df.to_parquet(out_dir / "completions.parquet", index=False)
+    tp = out_dir / "timings.partial.json"
+    (out_dir / "timings.json").write_text(tp.read_text() if tp.exists() else "[]\n")
+    for f in PARTIAL_FILES:
+        (out_dir / f).unlink(missing_ok=True)
+    return metrics
+
+
+def run_evaluation(params: dict[str, Any], repo: Path, *, out_dir: Path, progress: bool = True,
+                   only_models: list[str] | None = None) -> dict[str, Any]:
+    ep = params.get("evaluate") or {}
+    seed = int(ep.get("seed", default("evaluate.seed", 0)))
+    suites = load_suites(params, repo)
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics: dict[str, Any] = {}
     frames, timings = [], []
@@ -202,13 +244,29 @@ def run_evaluation(params: dict[str, Any], repo: Path, *, out_dir: Path, progres
                                                 progress=progress, protocol=protocol)
                             frames.append(df)
                             timings.append(df.attrs["timing"])
-                            for lang, key, entry in frame_metrics(df, list(setting.get("k", [1])),
-                                                                  int(ep.get("bootstrap", 2000)), seed):
-                                metrics[key] = {**entry, "repaired_prompts": int(sum(bool(p.repairs) for p in probs
-                                                                                     if p.lang == lang))}
+                            write_partial(out_dir, frames, timings)
+                            metrics.update(suite_metrics(df, list(setting.get("k", [1])), ep, seed, probs))
             finally:
                 gen.close()
     allc = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     allc.to_parquet(out_dir / "completions.parquet", index=False)
     (out_dir / "timings.json").write_text(json.dumps(timings, indent=1) + "\n")
+    for f in PARTIAL_FILES:
+        (out_dir / f).unlink(missing_ok=True)
     return metrics
+
+
+PARTIAL_FILES = ("completions.partial.parquet", "timings.partial.json")
+
+
+def write_partial(out_dir: Path, frames: list[pd.DataFrame], timings: list[dict[str, Any]]) -> None:
+    """What an evaluation has finished so far (every suite × protocol × setting done): a run cut off
+    (a machine taken back, a time limit) keeps it in ``completions.partial.parquet`` (+ timings), which
+    ``scripts/evaluate.py --from-partial`` turns into metrics. Written to a temporary name and renamed,
+    so a kill mid-write leaves the previous partial file whole; removed once the full results are written."""
+    for name, write in (("completions.partial.parquet",
+                         lambda f: pd.concat(frames, ignore_index=True).to_parquet(f, index=False)),
+                        ("timings.partial.json", lambda f: f.write_text(json.dumps(timings, indent=1) + "\n"))):
+        tmp = out_dir / f".{name}.tmp"
+        write(tmp)
+        tmp.replace(out_dir / name)

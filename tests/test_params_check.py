@@ -44,6 +44,33 @@ def test_a_typo_is_an_error_that_names_the_nearest_key(overlay, expected):
     assert any(expected in e for e in errors), errors
 
 
+@pytest.mark.parametrize("overlay, expected", [
+    ({"train.grpo.max_steps": "300"}, "train.grpo.max_steps: expected integer (as in params.yaml: 2), got string '300'"),
+    ({"train.lora.r": 16.5}, "train.lora.r: expected integer"),
+    ({"train.grpo.mask_truncated_completions": "yes"}, "expected boolean"),
+    ({"evaluate.bootstrap": True}, "evaluate.bootstrap: expected integer"),     # a bool is not a number here
+    ({"train.grpo.use_vllm": 1}, "train.grpo.use_vllm: expected string or boolean"),
+    ({"sandbox.workers": 2.5}, "sandbox.workers: expected string or integer"),
+])
+def test_a_value_of_the_wrong_type_is_an_error(overlay, expected):
+    """A knob's type is its default's in params.yaml: "300" for a step count would reach TRL as a string."""
+    key = next(iter(overlay))
+    node = REF
+    for part in key.split("."):
+        node = node[part]                       # the knob exists in params.yaml (only its type is wrong)
+    errors = check(apply_overlay(REF, overlay), REF, check_grpo=False)
+    assert any(expected in e for e in errors), errors
+
+
+@pytest.mark.parametrize("overlay", [
+    {"train.lora.dropout": 0},                 # an integer where the default is a float
+    {"evaluate.limit": None, "sample.n": None},  # null: unset (all problems)
+    {"train.grpo.use_vllm": False}, {"sandbox.workers": 16},
+])
+def test_values_of_an_accepted_type_pass(overlay):
+    assert check(apply_overlay(REF, overlay), REF, check_grpo=False) == []
+
+
 def test_stage_scripts_accept_every_config_without_checking_grpo():
     """The stage scripts check without TRL (check_grpo=False): GRPOConfig fields params.yaml does not
     list (eval_strategy, …) must pass there, as the GPU configs set them (a run refused at start once)."""

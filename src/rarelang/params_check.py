@@ -9,6 +9,8 @@ the one place every knob and its default is written down.
   variables; ``prior_work.sets``: languages); the values of a model under ``evaluate.models`` are checked
   against the keys models may have.
 * A mapping where params.yaml has a mapping, a list where it has a list (or null).
+* A value of the type of its default (``TYPES`` lists the knobs that take more than one): params.yaml is
+  the typed schema, so types and defaults have one source (``train.grpo.max_steps: "300"`` is refused).
 
 ``rarelang check-params [FILE] [--overlay F ...]`` runs it; every stage script checks its params file
 at start (scripts/_common.py; train.grpo there by GRPOConfig itself, so data stages need not import TRL).
@@ -43,6 +45,41 @@ RENAMED_VALUES = {("data.source", "seed"): "prior_work"}
 # keys that may be set although params.yaml leaves them out (documented where they are read)
 OPTIONAL = {"sandbox.extra_binds": [], "sandbox.r.env": {}, "sandbox.julia.env": {},
             "train.output_root": "models", "train.results_root": "results/train"}
+
+
+# A knob's type is the type of its default in params.yaml (the one place defaults are written):
+# a bool stays a bool, an integer an integer (a float knob takes an integer too), a string a string;
+# null is always accepted (it means "unset": all problems, no limit, the library's default), and a knob
+# whose default is null takes anything. Knobs that take more than their default's type:
+TYPES = {"train.grpo.use_vllm": ("string", "boolean"),        # "auto" (vLLM where it is installed) or a bool
+         "sandbox.workers": ("string", "integer"),            # "auto" (the CPUs) or a number
+         }
+
+
+def _kind(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int):
+        return "integer"
+    if isinstance(v, float):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "list"
+    return "mapping" if isinstance(v, dict) else type(v).__name__
+
+
+def _kinds(ref: Any) -> tuple[str, ...]:
+    """The kinds a value may have where params.yaml's default is ``ref`` (empty: any)."""
+    k = _kind(ref)
+    if k == "null":
+        return ()
+    if k == "number":
+        return ("number", "integer")
+    return (k,)
 
 
 @functools.lru_cache(maxsize=None)
@@ -85,6 +122,9 @@ def check(params: dict[str, Any], reference: dict[str, Any], check_grpo: bool = 
                             errors.append(f"unknown key {path}.{name}.{k}" + _nearest(k, sorted(MODEL_KEYS), f"{path}.{name}."))
             return
         if path == "train.grpo" and isinstance(value, dict):
+            for k, v in value.items():       # the type of what params.yaml sets (TRL does not check types)
+                if isinstance(ref, dict) and k in ref:
+                    type_error(v, ref[k], f"{path}.{k}")
             if grpo is None:   # not checked here: GRPOConfig refuses unknown keys when train starts
                 return
             for k in value:
@@ -112,6 +152,14 @@ def check(params: dict[str, Any], reference: dict[str, Any], check_grpo: bool = 
                     errors.append(f"unknown key {sub}" + _nearest(str(k), opts, f"{path}." if path else ""))
         elif isinstance(ref, list) and value is not None and not isinstance(value, list):
             errors.append(f"{path}: expected a list (as in params.yaml), got {type(value).__name__}")
+        else:
+            type_error(value, ref, path)
+
+    def type_error(value: Any, ref: Any, path: str) -> None:
+        allowed = TYPES.get(path) or _kinds(ref)
+        if allowed and value is not None and _kind(value) not in allowed:
+            errors.append(f"{path}: expected {' or '.join(allowed)} (as in params.yaml: {ref!r}), "
+                          f"got {_kind(value)} {value!r}")
 
     walk(params, reference, "")
     for (key, old), new in RENAMED_VALUES.items():

@@ -101,7 +101,8 @@ if [ ! -f "$OUT/data/train.parquet" ]; then
   run scripts/translate.py --problems "$dwork/problems.parquet" -o "$dwork/translations.parquet" \
       --rejects "$dwork/rejects.parquet" --stats "$dwork/translate.json"
   run scripts/validate.py --problems "$dwork/problems.parquet" --translations "$dwork/translations.parquet" \
-      -o "$dwork/validated.parquet" --outcomes "$dwork/outcomes.parquet" --metrics "$dwork/validation.json"
+      -o "$dwork/validated.parquet" --outcomes "$dwork/outcomes.parquet" --metrics "$dwork/validation.json" \
+      --environment "$dwork/environment.json"      # not the pipeline's own results/env/validate.json
   mkdir -p "$OUT/data.partial"
   run scripts/split.py --validated "$dwork/validated.parquet" --train "$OUT/data.partial/train.parquet" \
       --validation "$OUT/data.partial/validation.parquet" --test "$OUT/data.partial/test.parquet" \

@@ -6,9 +6,9 @@ if ! command -v apptainer >/dev/null 2>&1; then
   cat >&2 <<'MSG'
 apptainer is not installed on this machine, so the .sif images cannot be built here.
 On an HPC node with Apptainer (>= 1.1):  make containers   (or: bash containers/build.sh)
-Then set `sandbox.backend: apptainer` in params.yaml; the images are read from
-sandbox.apptainer.images (containers/julia.sif, containers/r.sif).
-Without Apptainer, keep `sandbox.backend: bwrap` (bubblewrap), which `make setup` installs.
+Then set `machine.sandbox_backend: apptainer` in params.yaml; the images are read from
+machine.apptainer.images (containers/julia.sif, containers/r.sif).
+Without Apptainer, keep `machine.sandbox_backend: bwrap` (bubblewrap), which `make setup` installs.
 MSG
   exit 2
 fi

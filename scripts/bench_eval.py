@@ -53,7 +53,7 @@ def main() -> int:
                "generation_s": t["generation_s"], "scoring_s": t["scoring_s"],
                "completions_per_s": round(t["completions"] / t["generation_s"], 1) if t["generation_s"] else None,
                "engine_start_s": starts.get(t["model"]), "pass@1": per_lang,
-               "sandbox_workers": (params.get("sandbox") or {}).get("workers"),
+               "sandbox_workers": (params.get("machine") or {}).get("workers"),
                "date": datetime.date.today().isoformat(), "command": command}
         append_record(out, rec)
         print(json.dumps(rec), file=sys.stderr)

@@ -21,8 +21,8 @@ def main() -> None:
     params["train"]["data"] = str(tmp / "train.parquet")       # written once by the test, before the launch
     params["train"]["output_root"] = str(tmp / "models")
     params["train"]["results_root"] = str(tmp / "results")
-    params["sandbox"] = {**params.get("sandbox", {}), "workers": workers, "spare_workers": 0,
-                         "backend": os.environ.get("RARELANG_TEST_BACKEND", "bwrap")}
+    params["machine"] = {**params.get("machine", {}), "workers": workers, "spare_workers": 0,
+                         "sandbox_backend": os.environ.get("RARELANG_TEST_BACKEND", "bwrap")}
     res = train(params, tmp)
     import torch.distributed as td
     (tmp / f"rank{rank}.json").write_text(json.dumps({

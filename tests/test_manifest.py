@@ -40,7 +40,7 @@ def _params(tmp: Path) -> Path:
     p = tmp / "params.yaml"
     p.write_text(yaml.safe_dump({"train": {"data": str(data / "train.parquet"), "validation": str(data / "gone.parquet")},
                                  "evaluate": {"multipl_e_dir": str(data / "mpe")},
-                                 "sandbox": {"backend": "none"}}))
+                                 "machine": {"sandbox_backend": "none"}}))
     return p
 
 

@@ -38,6 +38,11 @@ def test_params_yaml_and_every_config_overlay_are_valid():
     ({"translate.replay_backend": "local"}, "translate.replay_backend is now called translate.replay_provider"),
     ({"train.backend": "unsloth"}, "train.backend is now called train.framework"),
     ({"evaluate.models.base.backend": "vllm"}, "evaluate.models.base.backend is now called evaluate.models.base.engine"),
+    # moved: where and how fast programs run is the machine's, not the experiment's
+    ({"sandbox.backend": "apptainer"}, "sandbox.backend is now called machine.sandbox_backend"),
+    ({"sandbox.workers": 16}, "sandbox.workers is now called machine.workers"),
+    ({"sandbox.julia.bin": "/opt/j/bin/julia"}, "sandbox.julia.bin is now called machine.julia_bin"),
+    ({"sandbox.r.bin": "/usr/bin/Rscript"}, "sandbox.r.bin is now called machine.rscript_bin"),
 ])
 def test_a_typo_is_an_error_that_names_the_nearest_key(overlay, expected):
     errors = check(apply_overlay(REF, overlay), REF)
@@ -50,7 +55,7 @@ def test_a_typo_is_an_error_that_names_the_nearest_key(overlay, expected):
     ({"train.grpo.mask_truncated_completions": "yes"}, "expected boolean"),
     ({"evaluate.bootstrap": True}, "evaluate.bootstrap: expected integer"),     # a bool is not a number here
     ({"train.grpo.use_vllm": 1}, "train.grpo.use_vllm: expected string or boolean"),
-    ({"sandbox.workers": 2.5}, "sandbox.workers: expected string or integer"),
+    ({"machine.workers": 2.5}, "machine.workers: expected string or integer"),
 ])
 def test_a_value_of_the_wrong_type_is_an_error(overlay, expected):
     """A knob's type is its default's in params.yaml: "300" for a step count would reach TRL as a string."""
@@ -65,7 +70,7 @@ def test_a_value_of_the_wrong_type_is_an_error(overlay, expected):
 @pytest.mark.parametrize("overlay", [
     {"train.lora.dropout": 0},                 # an integer where the default is a float
     {"evaluate.limit": None, "sample.n": None},  # null: unset (all problems)
-    {"train.grpo.use_vllm": False}, {"sandbox.workers": 16},
+    {"train.grpo.use_vllm": False}, {"machine.workers": 16},
 ])
 def test_values_of_an_accepted_type_pass(overlay):
     assert check(apply_overlay(REF, overlay), REF, check_grpo=False) == []
@@ -88,7 +93,7 @@ def test_stage_scripts_accept_every_config_without_checking_grpo():
 
 def test_free_names_and_optional_keys_are_accepted():
     ok = apply_overlay(REF, {"evaluate.models.ckpt50": {"engine": "vllm", "model": "m", "adapter": "a"},
-                             "sandbox.extra_binds": ["/opt/x"], "train.output_root": "/tmp/m"})
+                             "machine.extra_binds": ["/opt/x"], "train.output_root": "/tmp/m"})
     assert check(ok, REF) == []
 
 

@@ -44,11 +44,39 @@ def test_params_cover_every_section():
 
 def test_backend_env_override(monkeypatch):
     monkeypatch.setenv("RARELANG_SANDBOX_BACKEND", "apptainer")
-    assert SandboxConfig.from_params({"sandbox": {"backend": "bwrap"}}).backend == "apptainer"
+    assert SandboxConfig.from_params({"machine": {"sandbox_backend": "bwrap"}}).backend == "apptainer"
     monkeypatch.delenv("RARELANG_SANDBOX_BACKEND")
-    assert SandboxConfig.from_params({"sandbox": {"backend": "bwrap"}}).backend == "bwrap"
+    assert SandboxConfig.from_params({"machine": {"sandbox_backend": "bwrap"}}).backend == "bwrap"
     with pytest.raises(ValueError, match="unknown key"):
         SandboxConfig.from_params({"sandbox": {"bakend": "bwrap"}})
+
+
+def test_machine_settings_join_the_experiments_sandbox_settings():
+    """params.yaml `machine` (workers, interpreter paths, binds, backend) and `sandbox` (limits,
+    interpreter modes) make one SandboxConfig; a machine setting left in `sandbox` is refused by name."""
+    cfg = SandboxConfig.from_params({"sandbox": {"timeout_s": 3, "julia": {"compile": "min"}},
+                                     "machine": {"workers": 3, "julia_bin": "/x/julia", "rscript_bin": "/y/Rscript",
+                                                 "extra_binds": ["/opt/rdeb"]}})
+    assert (cfg.timeout_s, cfg.n_workers, cfg.extra_binds) == (3, 3, ["/opt/rdeb"])
+    assert cfg.julia == {"bin": "/x/julia", "compile": "min"} and cfg.r["bin"] == "/y/Rscript"
+    with pytest.raises(ValueError, match="sandbox.julia.bin is now called machine.julia_bin"):
+        SandboxConfig.from_params({"sandbox": {"julia": {"bin": "/x/julia"}}})
+    with pytest.raises(ValueError, match="sandbox.workers is now called machine.workers"):
+        SandboxConfig.from_params({"sandbox": {"workers": 2}})
+    with pytest.raises(ValueError, match="machine: unknown key 'wrkers'"):
+        SandboxConfig.from_params({"machine": {"wrkers": 2}})
+
+
+def test_no_stage_depends_on_the_machine_settings():
+    """Changing workers, interpreter paths or the sandbox backend must not invalidate any DVC stage
+    (they decide where programs run, not what they compute): no stage lists `machine` params."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for name, st in stages.items():
+        for entry in st.get("params", []):
+            keys = list(entry) if isinstance(entry, dict) else [entry]
+            for k in keys:
+                names = entry[k] if isinstance(entry, dict) else [k]
+                assert not any(str(n) == "machine" or str(n).startswith("machine.") for n in names), (name, entry)
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "slurm").glob("*")))
@@ -69,7 +97,7 @@ def test_apply_paper_config(tmp_path):
     p = yaml.safe_load(params.read_text())
     assert p["sample"]["n"] == 2000 and p["data"]["source"] == "acecode"
     assert p["train"]["grpo"]["num_generations"] == 8 and p["train"]["grpo"]["loss_type"] == "dr_grpo"
-    assert p["sandbox"]["backend"] == "apptainer" and p["reward"]["passed"] == 1.0
+    assert p["machine"]["sandbox_backend"] == "apptainer" and p["reward"]["passed"] == 1.0
 
 
 def test_apply_config_keeps_comments_and_refuses_unknown_keys(tmp_path):

@@ -174,7 +174,7 @@ save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, 
       for c in "${ecfg[@]}"; do
         python3 scripts/apply_config.py "$c" --params "$STAGE/params-$LANG_RUN-$tag.yaml"; eover+=(--overlay "$c")
       done
-      printf 'sandbox.workers: %s\n' "${EVAL_WORKERS:-8}" > $STAGE/eval-workers.yaml
+      printf 'machine.workers: %s\n' "${EVAL_WORKERS:-8}" > $STAGE/eval-workers.yaml
       # an adapter from elsewhere (e.g. the committed results/headline/RUN/adapter) instead of the run's own
       # (or `best`: the checkpoint with the best validation metric)
       # (an adapter that cannot be resolved stops here: never the base model evaluated as "trained")

@@ -237,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                "(default: sandbox.timeout_s)")
     e.add_argument("--json", action="store_true", help="print the outcome as one JSON object")
     e.add_argument("--id", default="", help="id to put in the outcome")
-    e.add_argument("--backend", choices=["bwrap", "apptainer", "none"], help="override sandbox.backend")
+    e.add_argument("--backend", choices=["bwrap", "apptainer", "none"], help="override machine.sandbox_backend")
     e.set_defaults(func=cmd_exec)
 
     c = sub.add_parser(
@@ -261,10 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("jobs", help="JSONL file of jobs ('-' for stdin)")
     b.add_argument("-o", "--output", required=True, help="JSONL file for the results")
     b.add_argument("--workers", type=int, default=None, help="warm workers per language "
-                                                             "(default: sandbox.workers, i.e. CPU cores)")
+                                                             "(default: machine.workers, i.e. CPU cores)")
     b.add_argument("--resume", action="store_true", help="keep results already in OUTPUT and run only "
                                                          "the jobs whose id is not there")
-    b.add_argument("--backend", choices=["bwrap", "apptainer", "none"], help="override sandbox.backend")
+    b.add_argument("--backend", choices=["bwrap", "apptainer", "none"], help="override machine.sandbox_backend")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_exec_batch)
     return p

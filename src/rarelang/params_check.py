@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 # dotted paths whose children are names chosen by the user
-FREE_NAMES = {"evaluate.models", "prior_work.sets", "sandbox.r.env", "sandbox.julia.env", "sandbox.apptainer.images"}
+FREE_NAMES = {"evaluate.models", "prior_work.sets", "machine.r_env", "machine.julia_env", "machine.apptainer.images"}
 # what a model under evaluate.models may set (scripts/evaluate.py, rarelang.llm.make_generator)
 MODEL_KEYS = {"engine", "model", "adapter", "chat", "protocols", "suites", "batch_size", "vllm", "base_url",
               "api_key_env", "path", "column", "replay_is_code", "dtype", "device", "threads", "concurrency",
@@ -37,13 +37,19 @@ PASS_THROUGH = {"translate.vllm", "evaluate.models.*.vllm"}
 # names that changed: an old params file gets the new name, not a guess ("seed" was both the prior
 # work's data and every RNG seed)
 RENAMED = {"seed": "prior_work",
-           # "backend" meant four things; it now names only the sandbox's (sandbox.backend: bwrap | apptainer | none)
+           # "backend" meant four things; only the sandbox's is left (machine.sandbox_backend: bwrap | apptainer | none)
            "translate.backend": "translate.provider", "translate.replay_backend": "translate.replay_provider",
-           "train.backend": "train.framework"}
+           "train.backend": "train.framework",
+           # where and how fast programs run moved to `machine` (no DVC stage depends on it)
+           "sandbox.backend": "machine.sandbox_backend", "sandbox.workers": "machine.workers",
+           "sandbox.spare_workers": "machine.spare_workers", "sandbox.max_jobs_per_worker": "machine.max_jobs_per_worker",
+           "sandbox.extra_binds": "machine.extra_binds", "sandbox.apptainer": "machine.apptainer",
+           "sandbox.julia.bin": "machine.julia_bin", "sandbox.r.bin": "machine.rscript_bin",
+           "sandbox.julia.env": "machine.julia_env", "sandbox.r.env": "machine.r_env"}
 RENAMED_MODEL_KEYS = {"backend": "engine"}      # under evaluate.models.<name>
 RENAMED_VALUES = {("data.source", "seed"): "prior_work"}
 # keys that may be set although params.yaml leaves them out (documented where they are read)
-OPTIONAL = {"sandbox.extra_binds": [], "sandbox.r.env": {}, "sandbox.julia.env": {},
+OPTIONAL = {"machine.scratch_dir": None, "machine.r_env": {}, "machine.julia_env": {},
             "train.output_root": "models", "train.results_root": "results/train"}
 
 
@@ -52,7 +58,7 @@ OPTIONAL = {"sandbox.extra_binds": [], "sandbox.r.env": {}, "sandbox.julia.env":
 # null is always accepted (it means "unset": all problems, no limit, the library's default), and a knob
 # whose default is null takes anything. Knobs that take more than their default's type:
 TYPES = {"train.grpo.use_vllm": ("string", "boolean"),        # "auto" (vLLM where it is installed) or a bool
-         "sandbox.workers": ("string", "integer"),            # "auto" (the CPUs) or a number
+         "machine.workers": ("string", "integer"),            # "auto" (the CPUs) or a number
          }
 
 

@@ -55,8 +55,8 @@ class Julia(Language):
                                   f"{DEFAULT_PREFIX}/usr/bin/julia", "julia")
         if not found:
             raise InterpreterNotFound(
-                f"julia not found (sandbox.julia.bin={configured!r}); run `make setup`, which installs "
-                f"Julia 1.5.3 into {DEFAULT_PREFIX}, or point sandbox.julia.bin / $RARELANG_JULIA at one")
+                f"julia not found (machine.julia_bin={configured!r}); run `make setup`, which installs "
+                f"Julia 1.5.3 into {DEFAULT_PREFIX}, or point machine.julia_bin / $RARELANG_JULIA at one")
         return found
 
     def host_mounts(self, cfg: SandboxConfig) -> list[Mount]:

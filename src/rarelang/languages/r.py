@@ -36,7 +36,7 @@ class R(Language):
                               os.environ.get("RARELANG_RSCRIPT", ""), "Rscript")
         if not found:
             raise InterpreterNotFound(
-                f"Rscript not found (sandbox.r.bin={configured!r}); run `make setup` (Debian "
+                f"Rscript not found (machine.rscript_bin={configured!r}); run `make setup` (Debian "
                 "packages r-base-core r-cran-testthat r-cran-jsonlite)")
         return found
 

@@ -73,7 +73,7 @@ class BwrapBackend(Backend):
         if not shutil.which(self.bwrap):
             raise SandboxUnavailable(
                 "bubblewrap (bwrap) is not installed: run `make setup` (Debian package bubblewrap), "
-                "or set sandbox.backend to apptainer (HPC) or none (development only)")
+                "or set machine.sandbox_backend to apptainer (HPC) or none (development only)")
 
     def command(self, argv, *, workdir, harness_dir, mounts, env, lang):
         cmd = [self.bwrap,
@@ -114,7 +114,7 @@ class ApptainerBackend(Backend):
         self.binary = str(cfg.apptainer.get("bin", "apptainer"))
 
     def interpreter(self, language: "Language") -> str:
-        """The image's own interpreter, found on the image's PATH (sandbox.apptainer.<lang>_bin)."""
+        """The image's own interpreter, found on the image's PATH (machine.apptainer.<lang>_bin)."""
         return str(self.cfg.apptainer.get(f"{language.name}_bin", language.default_binary))
 
     def mounts(self, language: "Language") -> list["Mount"]:
@@ -123,14 +123,14 @@ class ApptainerBackend(Backend):
     def image(self, lang: str) -> str:
         images = self.cfg.apptainer.get("images") or {}
         if lang not in images:
-            raise SandboxUnavailable(f"sandbox.apptainer.images has no image for {lang!r}")
+            raise SandboxUnavailable(f"machine.apptainer.images has no image for {lang!r}")
         return str(images[lang])
 
     def check(self) -> None:
         if not shutil.which(self.binary):
             raise SandboxUnavailable(
                 f"{self.binary!r} not found: the apptainer backend is for HPC nodes with Apptainer; "
-                "build the images with `make containers` there, or use sandbox.backend: bwrap")
+                "build the images with `make containers` there, or use machine.sandbox_backend: bwrap")
         for lang, img in (self.cfg.apptainer.get("images") or {}).items():
             if not Path(img).exists():
                 raise SandboxUnavailable(f"apptainer image for {lang} not found: {img} (run `make containers`)")
@@ -157,7 +157,7 @@ class NoneBackend(Backend):
 
     def check(self) -> None:
         if not NoneBackend._warned:
-            warnings.warn("sandbox.backend=none: programs run WITHOUT isolation (no namespace, "
+            warnings.warn("machine.sandbox_backend=none: programs run WITHOUT isolation (no namespace, "
                           "network or filesystem protection). Use it for development only.",
                           RuntimeWarning, stacklevel=3)
             NoneBackend._warned = True

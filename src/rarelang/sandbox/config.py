@@ -37,11 +37,11 @@ class SandboxConfig:
 
     def __post_init__(self) -> None:
         if self.backend not in ("bwrap", "apptainer", "none"):
-            raise ValueError(f"sandbox.backend must be bwrap, apptainer or none, not {self.backend!r}")
+            raise ValueError(f"machine.sandbox_backend must be bwrap, apptainer or none, not {self.backend!r}")
         if self.workers in ("auto", 0):
             self.workers = None
         if self.workers is not None and int(self.workers) < 1:
-            raise ValueError("sandbox.workers must be >= 1 (or auto)")
+            raise ValueError("machine.workers must be >= 1 (or auto)")
         if self.timeout_s <= 0:
             raise ValueError("sandbox.timeout_s must be > 0")
         if self.capture_bytes < 0 or self.max_output_bytes < 1024:
@@ -59,6 +59,14 @@ class SandboxConfig:
         if params is None:
             params = load_params()
         sec = dict(section(params, "sandbox"))
+        moved = {f"sandbox.{k}": f"machine.{m}" for m, k in MACHINE_FIELDS.items() if k in sec}
+        moved.update({f"sandbox.{n}.{k}": f"machine.{m}" for m, (n, k) in MACHINE_NESTED.items()
+                      if k in (sec.get(n) or {})})
+        if moved:
+            raise ValueError("params.yaml: " + "; ".join(f"{a} is now called {b}" for a, b in moved.items())
+                             + " (where and how fast programs run is the machine's, not the experiment's)")
+        for k, v in machine_settings(section(params, "machine")).items():
+            sec[k] = {**(sec.get(k) or {}), **v} if isinstance(v, dict) and k in ("julia", "r") else v
         # where the sandbox runs is a property of the machine (e.g. Apptainer on HPC nodes)
         if os.environ.get("RARELANG_SANDBOX_BACKEND"):
             sec["backend"] = os.environ["RARELANG_SANDBOX_BACKEND"]
@@ -74,3 +82,26 @@ class SandboxConfig:
                 merged.update(sec[nested] or {})
                 sec[nested] = merged
         return cls(**sec)
+
+
+# params.yaml ``machine`` (where and how fast programs run) → SandboxConfig's fields; the ``sandbox``
+# section holds what decides an outcome (limits, interpreter modes), which DVC stages depend on
+MACHINE_FIELDS = {"sandbox_backend": "backend", "workers": "workers", "spare_workers": "spare_workers",
+                  "max_jobs_per_worker": "max_jobs_per_worker", "extra_binds": "extra_binds",
+                  "apptainer": "apptainer", "scratch_dir": "scratch_dir"}
+MACHINE_NESTED = {"julia_bin": ("julia", "bin"), "rscript_bin": ("r", "bin"),
+                  "julia_env": ("julia", "env"), "r_env": ("r", "env")}   # the interpreters' environment (library paths)
+
+
+def machine_settings(machine: dict[str, Any]) -> dict[str, Any]:
+    """The ``machine`` section as SandboxConfig keyword arguments (``julia_bin`` → ``julia: {bin: …}``)."""
+    out: dict[str, Any] = {}
+    for k, v in machine.items():
+        if k in MACHINE_FIELDS:
+            out[MACHINE_FIELDS[k]] = v
+        elif k in MACHINE_NESTED:
+            nested, key = MACHINE_NESTED[k]
+            out.setdefault(nested, {})[key] = v
+        else:
+            raise ValueError(f"params.yaml machine: unknown key {k!r}; known: {sorted({**MACHINE_FIELDS, **MACHINE_NESTED})}")
+    return out

@@ -147,3 +147,10 @@ def test_containers_build_explains_without_apptainer():
     r = subprocess.run(["bash", str(ROOT / "containers" / "build.sh")], capture_output=True, text=True,
                        env={"PATH": "/usr/bin:/bin"})
     assert r.returncode == 2 and "apptainer is not installed" in r.stderr
+
+
+def test_sandbox_defaults_in_code_agree_with_params_yaml(monkeypatch):
+    """SandboxConfig's field defaults (used where a caller builds one without params) are the values
+    params.yaml sets: one set of defaults, whichever way a sandbox is made."""
+    monkeypatch.delenv("RARELANG_SANDBOX_BACKEND", raising=False)
+    assert SandboxConfig() == SandboxConfig.from_params(load_params(ROOT / "params.yaml"))

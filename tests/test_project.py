@@ -23,7 +23,7 @@ def test_dvc_pipeline_flows_one_way():
     assert "data/interim/translations.parquet" in outs("translate") and "data/interim/translations.parquet" in stages["validate"]["deps"]
     assert "data/interim/validated.parquet" in outs("validate") and "data/interim/validated.parquet" in stages["split"]["deps"]
     assert "data/processed/train.parquet" in outs("split") and "data/processed/train.parquet" in stages["train"]["deps"]
-    assert "models/grpo" in outs("train") and "models/grpo" in stages["evaluate"]["deps"]
+    assert "models/${train.run_name}" in outs("train") and "models/${train.run_name}" in stages["evaluate"]["deps"]
     for name, st in stages.items():          # every stage declares the params it reads
         assert st.get("params") or name == "figures", name
 
@@ -154,3 +154,13 @@ def test_sandbox_defaults_in_code_agree_with_params_yaml(monkeypatch):
     params.yaml sets: one set of defaults, whichever way a sandbox is made."""
     monkeypatch.delenv("RARELANG_SANDBOX_BACKEND", raising=False)
     assert SandboxConfig() == SandboxConfig.from_params(load_params(ROOT / "params.yaml"))
+
+
+def test_the_runs_paths_come_from_its_name():
+    """dvc.yaml names the training's outputs by train.run_name (models/<run>, results/train/<run>/), and
+    the evaluated adapter is that run's: renaming the run moves every path with it."""
+    text = (ROOT / "dvc.yaml").read_text()
+    assert "models/grpo" not in text and "results/train/grpo" not in text
+    assert "models/${train.run_name}" in text and "results/train/${train.run_name}/log_history.csv" in text
+    p = load_params(ROOT / "params.yaml")
+    assert p["evaluate"]["models"]["trained"]["adapter"] == f"models/{p['train']['run_name']}/adapter"

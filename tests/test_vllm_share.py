@@ -30,6 +30,16 @@ def test_a_share_that_fits_is_left_alone():
     assert vllm_share.capped_shares(PARAMS, ["base", "trained"], 30000, 81000) == {"trained": 0.34}
 
 
+def test_only_vllm_engines_are_capped():
+    """A transformers engine, an API or replayed answers have no vLLM share: nothing to lower, and
+    no refusal for lack of memory either."""
+    params = {"evaluate": {"models": {
+        "hf": {"engine": "transformers", "vllm": {"gpu_memory_utilization": 0.9}},
+        "api": {"engine": "openai"}, "v": {"engine": "vllm", "vllm": {"gpu_memory_utilization": 0.9}}}}}
+    assert vllm_share.capped_shares(params, ["hf", "api", "v"], 30000, 81000) == {"v": 0.34}
+    assert vllm_share.capped_shares(params, ["hf", "api"], 1000, 81000) == {}
+
+
 def test_too_little_free_memory_is_refused_and_unknown_models_named():
     with pytest.raises(RuntimeError, match="no room"):
         vllm_share.capped_shares(PARAMS, ["trained"], 5000, 81000)

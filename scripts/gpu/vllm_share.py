@@ -42,6 +42,8 @@ def capped_shares(params: dict, models: list[str], free_mib: float, total_mib: f
         spec = ((params.get("evaluate") or {}).get("models") or {}).get(m)
         if spec is None:
             raise KeyError(f"evaluate.models has no {m!r}")
+        if spec.get("engine", "auto") not in ("vllm", "auto"):
+            continue          # no vLLM engine (transformers, an API, replayed answers): no share to cap
         share = float(((spec.get("vllm") or {}).get("gpu_memory_utilization")) or 0.9)   # vLLM's default
         if share > fits:
             if fits < minimum:

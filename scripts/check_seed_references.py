@@ -33,7 +33,8 @@ def main() -> int:
                     help="where to record the interpreters and packages that ran the references")
     args = ap.parse_args()
     report, rows = {}, []
-    with SandboxPool.from_params() as pool:
+    params = load_params()        # once: the pool and the environment record read the same params
+    with SandboxPool.from_params(params) as pool:
         for lang in [x.strip() for x in args.langs.split(",") if x.strip()]:
             jobs = seed_jobs(lang, args.split, limit=args.limit)
             t0 = time.perf_counter()
@@ -58,7 +59,7 @@ def main() -> int:
     pd.DataFrame(rows).to_parquet(out.with_suffix(".parquet"), index=False)
     env = Path(args.environment)
     env.parent.mkdir(parents=True, exist_ok=True)
-    env.write_text(json.dumps(environment(load_params()), indent=2) + "\n")
+    env.write_text(json.dumps(environment(params), indent=2) + "\n")
     print(f"wrote {out}, {out.with_suffix('.parquet')} and {env}", file=sys.stderr)
     return 0
 

@@ -6,6 +6,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -179,3 +180,46 @@ def test_a_last_call_stops_a_running_evaluation_and_scores_what_it_finished(tmp_
         for p in (ev, tr):
             if p.poll() is None:
                 os.killpg(p.pid, 9)
+
+
+def test_wait_hands_out_the_chosen_adapter_once_per_checkpoint(tmp_path):
+    """`WAIT_ADAPTER=1 headline.sh RUN wait`: the adapter of the checkpoint validation chose comes back
+    as bf16 pieces that join to the cast weights (sha256 given), with its config and trainer_state;
+    a later call hands out nothing until validation chooses another checkpoint."""
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import load_file, save_file
+    repo, (stage, ck_root) = _repo(tmp_path), _stage(tmp_path)
+
+    def checkpoint(step, best):
+        ck = ck_root / f"checkpoint-{step}"
+        ck.mkdir()
+        save_file({"lora_A.weight": torch.randn(256, 4096 * 8 + step), "lora_B.weight": torch.randn(32, 16)},
+                  str(ck / "adapter_model.safetensors"))
+        (ck / "adapter_config.json").write_text('{"r": 16}')
+        (ck / "trainer_state.json").write_text(
+            f'{{"global_step": {step}, "best_model_checkpoint": "{ck_root / f"checkpoint-{best}"}"}}')
+        return ck
+
+    py = {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}     # the python with torch, as on the device
+    checkpoint(100, 100)
+    first = _headline(repo, stage, tmp_path / "out1", "wait", WAIT_S="1", WAIT_ADAPTER="1", **py)
+    assert first.returncode == 0, first.stderr
+    out1 = tmp_path / "out1"
+    pieces = sorted(out1.glob(f"adapter-{RUN}-checkpoint-100.part*"))
+    assert len(pieces) == 2 and "adapter of checkpoint-100 handed out" in first.stdout   # 16.8 MB in 15 MiB pieces
+    joined = tmp_path / "joined.safetensors"
+    joined.write_bytes(b"".join(p.read_bytes() for p in pieces))
+    assert hashlib.sha256(joined.read_bytes()).hexdigest() == (out1 / f"adapter-{RUN}-checkpoint-100.sha256").read_text().strip()
+    want = load_file(str(ck_root / "checkpoint-100" / "adapter_model.safetensors"))
+    got = load_file(str(joined))
+    assert all(got[k].dtype == torch.bfloat16 and torch.equal(got[k], want[k].to(torch.bfloat16)) for k in want)
+    assert (out1 / f"adapter-{RUN}-checkpoint-100.config.json").exists()
+    assert (out1 / f"trainer_state-{RUN}.json").exists() and len(list(out1.iterdir())) <= 8
+
+    checkpoint(200, 100)                      # a newer checkpoint, validation still prefers 100
+    second = _headline(repo, stage, tmp_path / "out2", "wait", WAIT_S="1", WAIT_ADAPTER="1", **py)
+    assert second.returncode == 0 and not list((tmp_path / "out2").glob("adapter-*"))
+    checkpoint(300, 300)                      # validation chooses 300
+    third = _headline(repo, stage, tmp_path / "out3", "wait", WAIT_S="1", WAIT_ADAPTER="1", **py)
+    assert third.returncode == 0, third.stderr
+    assert sorted(p.name for p in (tmp_path / "out3").glob("adapter-*.part*"))[0].startswith(f"adapter-{RUN}-checkpoint-300")

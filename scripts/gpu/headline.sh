@@ -24,7 +24,9 @@
 #                  or `best`: the checkpoint with the best validation metric (BUNDLE_ADAPTER likewise for bundle)
 #   wait           wait up to WAIT_S (540) seconds for the background jobs; copy what finished to $OUT
 #                  (FINISH_PARTIAL=1, for a machine's last call: an evaluation still running at WAIT_S is
-#                  stopped and its completed suites are scored: evaluate.py --from-partial)
+#                  stopped and its completed suites are scored: evaluate.py --from-partial;
+#                  WAIT_ADAPTER=1: copy only the trainer_state, the training log and — when it changed — the
+#                  bf16 adapter of the checkpoint validation chose, so a lost machine loses only the steps since)
 #   state          the run's full trainer state (last checkpoint: adapter, optimizer, scheduler, RNG,
 #                  trainer_state; its results) as 15 MiB pieces; STATE_FROM..STATE_TO of them (0-based; default
 #                  4 from STATE_FROM, what one call brings back) to $OUT. STATE_FROM=0 packs the newest
@@ -221,8 +223,30 @@ save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, 
             >> "$RES/$tag.log" 2>&1 || echo "headline: $tag had finished no suite"
         done
       fi
-      copy_train       # and the newest checkpoint's trainer_state: the log so far of a part still running
       ck=$(newest_ck)
+      if [ "${WAIT_ADAPTER:-0}" = 1 ]; then
+        # a lost machine takes its checkpoints with it (r-1.5b, twice): hand out the adapter of the checkpoint
+        # validation chose (else the newest) each time it changes, as bf16 pieces, with that checkpoint's
+        # trainer_state and the training log — at most 7 files, so nothing else is copied in this mode
+        [ -n "$ck" ] && cp "$ck/trainer_state.json" "$OUT/trainer_state-$LANG_RUN.json"
+        [ -f "$RES/train.log" ] && tail -c 200000 "$RES/train.log" > "$OUT/train-$LANG_RUN.log"
+        hc=$(best_ck 2>/dev/null || true); [ -n "$hc" ] || hc=$ck
+        if [ -n "$hc" ] && [ -f "$hc/adapter_model.safetensors" ] && [ ! -f "$STAGE/handed-$LANG_RUN-$(basename "$hc")" ]; then
+          A=$STAGE/adapter-out; rm -rf "$A" && mkdir -p "$A"
+          python3 -c "import sys, torch; from safetensors.torch import load_file, save_file; \
+save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, sys.argv[2])" \
+            "$hc/adapter_model.safetensors" "$A/adapter_model.safetensors"
+          split -b 15M -d "$A/adapter_model.safetensors" "$A/part"
+          n=$(basename "$hc")
+          for f in "$A"/part*; do cp "$f" "$OUT/adapter-$LANG_RUN-$n.$(basename "$f")"; done
+          sha256sum < "$A/adapter_model.safetensors" | cut -d' ' -f1 > "$OUT/adapter-$LANG_RUN-$n.sha256"
+          cp "$hc/adapter_config.json" "$OUT/adapter-$LANG_RUN-$n.config.json"
+          touch "$STAGE/handed-$LANG_RUN-$n"
+          echo "headline: adapter of $n handed out ($(ls "$A"/part* | wc -l) piece(s), bf16): join with cat, check the sha256"
+        fi
+        continue
+      fi
+      copy_train       # and the newest checkpoint's trainer_state: the log so far of a part still running
       [ -n "$ck" ] && cp "$ck/trainer_state.json" "$OUT/trainer_state-$LANG_RUN.json" || true
       for d in "$RES"/*-base* "$RES"/*-trained*; do [ -f "$d/metrics.json" ] && copy_eval "$d" "$LANG_RUN-$(basename "$d")"; done
       for lg in "$RES"/*.log; do b=$(basename "$lg" .log); [ -f "$lg" ] && tail -c 200000 "$lg" > "$OUT/${b//+/_}-$LANG_RUN.log"; done ;;

@@ -61,6 +61,11 @@ print(b) if b else sys.exit('headline: no best_model_checkpoint (set train.grpo.
 }
 # an adapter argument: a folder, or `best` (best_ck)
 adapter_arg() { if [ "$1" = best ]; then best_ck; else realpath "$1"; fi; }
+# bf16_adapter SRC DEST: an adapter's safetensors cast to bf16 (half the size; vLLM applies LoRA in bf16)
+bf16_adapter() {
+  python3 -c "import sys, torch; from safetensors.torch import load_file, save_file; \
+save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, sys.argv[2])" "$1" "$2"
+}
 # the run's logs, summary and config (what train writes at the end of each part) to $OUT
 copy_train() {
   for f in "$TRAIN_DIR"/*.json "$TRAIN_DIR"/*.csv; do [ -f "$f" ] && cp "$f" "$OUT/$(basename "${f%.*}")-$LANG_RUN.${f##*.}"; done
@@ -124,9 +129,7 @@ for phase in "$@"; do
       [ -n "$ck" ] && cp "$ck/trainer_state.json" "$B/trainer_state.json"
       cp $STAGE/models/"$RUN"/checkpoints/FINGERPRINT "$B/" 2>/dev/null || true
       cp "$ad/adapter_config.json" "$B/adapter/"
-      python3 -c "import sys, torch; from safetensors.torch import load_file, save_file; \
-save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, sys.argv[2])" \
-        "$ad/adapter_model.safetensors" "$B/adapter/adapter_model.safetensors"
+      bf16_adapter "$ad/adapter_model.safetensors" "$B/adapter/adapter_model.safetensors"
       echo "headline: bundle of $RUN: adapter from $ad"
       tar -C "$B" -cf $STAGE/bundle-$LANG_RUN.tar .
       rm -rf $STAGE/bundle-pieces && mkdir -p $STAGE/bundle-pieces
@@ -233,9 +236,7 @@ save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, 
         hc=$(best_ck 2>/dev/null || true); [ -n "$hc" ] || hc=$ck
         if [ -n "$hc" ] && [ -f "$hc/adapter_model.safetensors" ] && [ ! -f "$STAGE/handed-$LANG_RUN-$(basename "$hc")" ]; then
           A=$STAGE/adapter-out; rm -rf "$A" && mkdir -p "$A"
-          python3 -c "import sys, torch; from safetensors.torch import load_file, save_file; \
-save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, sys.argv[2])" \
-            "$hc/adapter_model.safetensors" "$A/adapter_model.safetensors"
+          bf16_adapter "$hc/adapter_model.safetensors" "$A/adapter_model.safetensors"
           split -b 15M -d "$A/adapter_model.safetensors" "$A/part"
           n=$(basename "$hc")
           for f in "$A"/part*; do cp "$f" "$OUT/adapter-$LANG_RUN-$n.$(basename "$f")"; done

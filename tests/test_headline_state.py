@@ -223,3 +223,31 @@ def test_wait_hands_out_the_chosen_adapter_once_per_checkpoint(tmp_path):
     third = _headline(repo, stage, tmp_path / "out3", "wait", WAIT_S="1", WAIT_ADAPTER="1", **py)
     assert third.returncode == 0, third.stderr
     assert sorted(p.name for p in (tmp_path / "out3").glob("adapter-*.part*"))[0].startswith(f"adapter-{RUN}-checkpoint-300")
+
+
+def test_pack_hands_out_the_results_folder_as_one_file_that_collect_run_lays_out(tmp_path):
+    import importlib.util
+    import tarfile
+    repo = _repo(tmp_path)
+    stage, _ck_root = _stage(tmp_path)
+    res = stage / "results" / RUN
+    (res / "eval_v2r-trained").mkdir()
+    (res / "eval_v2r-trained" / "metrics.json").write_text('{"m": 1}')
+    (res / "eval_v2r-trained.pid").write_text("123")
+    (res / "train.log").write_text("steps")
+    out = tmp_path / "out"
+    r = _headline(repo, stage, out, "pack")
+    assert r.returncode == 0, r.stderr
+    assert [p.name for p in out.iterdir()] == [f"results-{RUN}.tgz"]          # one file, whatever the run holds
+    with tarfile.open(out / f"results-{RUN}.tgz") as tar:
+        names = set(tar.getnames())
+    assert {f"{RUN}/train.log", f"{RUN}/eval_v2r-trained/metrics.json", f"{RUN}/train/{RUN}/log_history.csv"} <= names
+    assert not any(n.endswith(".pid") for n in names)
+    spec = importlib.util.spec_from_file_location("collect_run", REPO / "scripts" / "gpu" / "collect_run.py")
+    cr = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cr)
+    assert cr.main([RUN, str(out), "--out", str(tmp_path / "headline")]) == 0
+    d = tmp_path / "headline" / RUN
+    assert (d / "eval" / "eval_v2r-trained" / "metrics.json").read_text() == '{"m": 1}'
+    assert (d / "train" / "log_history.csv").read_text() == "step,reward\n1,0.5\n"
+    assert (d / "logs" / "train.log").read_text() == "steps"

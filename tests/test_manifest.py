@@ -168,5 +168,74 @@ def test_collect_run_takes_what_wait_copied_when_a_machine_ended_without_a_bundl
     empty = tmp_path / "empty"
     empty.mkdir()
     import pytest
-    with pytest.raises(SystemExit, match="nothing `wait` copied"):
+    with pytest.raises(SystemExit, match="anything `wait` copied"):
         cr.main([run, str(empty), "--out", str(out)])
+
+
+def _collect_run_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("collect_run", REPO / "scripts" / "gpu" / "collect_run.py")
+    cr = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cr)
+    return cr
+
+
+def _hand_out(d, run, n, blob, pieces=3):
+    """What `WAIT_ADAPTER=1 headline.sh RUN wait` writes for checkpoint-n: pieces, sha256, config."""
+    import hashlib
+    d.mkdir(exist_ok=True)
+    size = -(-len(blob) // pieces)
+    for i in range(pieces):
+        (d / f"adapter-{run}-checkpoint-{n}.part{i:02d}").write_bytes(blob[i * size:(i + 1) * size])
+    (d / f"adapter-{run}-checkpoint-{n}.sha256").write_text(hashlib.sha256(blob).hexdigest() + "\n")
+    (d / f"adapter-{run}-checkpoint-{n}.config.json").write_text(f'{{"ck": {n}}}')
+
+
+def test_collect_run_takes_a_results_pack_and_the_adapter_validation_chose(tmp_path):
+    """r-1.5b (2026-11-25): the adapter came back as WAIT_ADAPTER pieces (one call), the run's results as one
+    pack (the last call), and both were laid out by hand; collect_run now reads them."""
+    import io
+    import tarfile
+
+    import pytest
+    cr = _collect_run_module()
+    run = "r-9b"
+    c1, c2, c3 = tmp_path / "call1", tmp_path / "call2", tmp_path / "call3"
+    _hand_out(c1, run, 100, b"A" * 1000)
+    _hand_out(c2, run, 200, b"B" * 1000)
+    (c2 / f"summary-{run}.json").write_text('{"old": 1}')                      # superseded by the pack
+    c3.mkdir()
+    (c3 / f"trainer_state-{run}.json").write_text(json.dumps(
+        {"global_step": 300, "best_model_checkpoint": f"/root/stage/models/{run}/checkpoints/checkpoint-100"}))
+    members = {f"{run}/train/{run}/summary.json": b'{"new": 1}', f"{run}/train/{run}/completions.parquet": b"c",
+               f"{run}/eval_v2r-trained/metrics.json": b"{}", f"{run}/eval_v2r-trained/completions.parquet": b"p",
+               f"{run}/eval_v2r-trained.log": b"log", f"{run}/train.log": b"t"}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, blob in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+    (c3 / f"results-{run}.tgz").write_bytes(buf.getvalue())
+    out = tmp_path / "headline"
+    assert cr.main([run, str(c1), str(c2), str(c3), "--out", str(out)]) == 0
+    d = out / run
+    # validation chose checkpoint 100 (the trainer_state says so), not the newest pieces (200)
+    assert (d / "adapter" / "adapter_model.safetensors").read_bytes() == b"A" * 1000
+    assert (d / "adapter" / "CHECKPOINT").read_text().strip() == "checkpoint-100"
+    assert (d / "adapter" / "adapter_config.json").read_text() == '{"ck": 100}'
+    assert json.loads((d / "train" / "summary.json").read_text()) == {"new": 1}
+    assert (d / "train" / "completions.parquet").read_bytes() == b"c"
+    assert (d / "eval" / "eval_v2r-trained" / "completions.parquet").read_bytes() == b"p"
+    assert (d / "logs" / "eval-eval_v2r-trained.log").read_text() == "log"
+    # without a trainer_state naming one: the highest checkpoint handed out
+    out2 = tmp_path / "headline2"
+    assert cr.main([run, str(c1), str(c2), "--out", str(out2)]) == 0
+    assert (out2 / run / "adapter" / "adapter_model.safetensors").read_bytes() == b"B" * 1000
+    # a missing piece is refused, not written as a shorter adapter
+    (c2 / f"adapter-{run}-checkpoint-200.part01").unlink()
+    with pytest.raises(SystemExit, match="checkpoint-200: incomplete or corrupt"):
+        cr.main([run, str(c1), str(c2), "--out", str(tmp_path / "headline3")])
+    (c3 / f"results-{run}.tgz").write_bytes(buf.getvalue()[:50])
+    with pytest.raises(SystemExit, match="not a readable results pack"):
+        cr.main([run, str(c3), "--out", str(tmp_path / "headline4")])

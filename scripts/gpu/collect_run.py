@@ -5,17 +5,21 @@
 
 Each DIR is a folder the device tool filled from $OUT; the pieces bundle-RUN.tar.partNN and
 bundle-RUN.sha256 (`headline.sh RUN bundle`, `bundle-more`) are joined across them and checked. Where a
-machine ended without a bundle, the files `headline.sh RUN wait` copied are taken instead (and a bundle,
-where there is one, wins): RUN-TAG-{metrics.json,timings.json,completions.parquet}, trainer_state-RUN.json,
-{log_history,summary,config,validation}-RUN.{json,csv}, TAG-RUN.log, manifest-*.json. Written (added to what is there:
-another machine's evaluation, the README, stay):
+machine ended without a bundle, what it did hand out is taken instead, later sources winning: the files
+`headline.sh RUN wait` copied (RUN-TAG-{metrics.json,timings.json,completions.parquet},
+trainer_state-RUN.json, {log_history,summary,config,validation}-RUN.{json,csv}, TAG-RUN.log,
+manifest-*.json), then the run's packed results folder (results-RUN.tgz, `headline.sh RUN pack`; the
+newest folder's), then a bundle. The adapter, where no bundle brings one: the pieces `WAIT_ADAPTER=1
+headline.sh RUN wait` handed out (adapter-RUN-checkpoint-N.{partNN,sha256,config.json}) of the checkpoint
+the newest trainer_state names as best (else the highest N), joined and checked against their sha256.
+Written (added to what is there: another machine's evaluation, the README, stay):
   train/        the training's log_history.{csv,json}, summary.json, config.json, validation.csv,
                 completions.parquet, the newest checkpoint's trainer_state.json, FINGERPRINT
   eval/<name>/  each evaluation's metrics.json, timings.json, completions.parquet (heldout-trained →
                 trained, multipl-e-trained → trained-multipl-e, heldout-base → base, multipl-e-base →
                 base-multipl-e; other tags keep their name)
   logs/         train.log (its last 200 kB) and each evaluation's log as eval-<tag>.log
-  adapter/      the bundled adapter (bf16)
+  adapter/      the bundled adapter (bf16), or the one WAIT_ADAPTER handed out (adapter/CHECKPOINT names it)
   manifests/    every manifest-*.json the run wrote, and CHECK.txt: what `scripts/manifest.py check`
                 finds different in this repository (and under --data-root) from what made the run
 Exit 1 when a manifest check finds a difference (the files are written all the same).
@@ -24,6 +28,7 @@ Exit 1 when a manifest check finds a difference (the files are written all the s
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
 import sys
@@ -70,6 +75,55 @@ def loose_files(run: str, dirs: list[Path]) -> dict[str, bytes]:
                 out[f"{res}{n[:-len(run) - 5]}.log"] = p.read_bytes()
             elif n in train:
                 out[train[n]] = p.read_bytes()
+    return out
+
+
+def read_pack(run: str, dirs: list[Path]) -> dict[str, bytes]:
+    """results-RUN.tgz (`headline.sh RUN pack`: the run's results folder) of the last folder that has one,
+    under the names a bundle gives the same files (results/RUN/...)."""
+    packs = [d / f"results-{run}.tgz" for d in dirs if (d / f"results-{run}.tgz").is_file()]
+    if not packs:
+        return {}
+    try:
+        with tarfile.open(packs[-1], "r:gz") as tar:
+            return {f"results/{m.name.removeprefix('./')}": tar.extractfile(m).read()
+                    for m in tar.getmembers() if m.isfile() and m.name.removeprefix("./").startswith(f"{run}/")}
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise SystemExit(f"{packs[-1]}: not a readable results pack ({e})") from e
+
+
+def handed_adapter(run: str, dirs: list[Path], files: dict[str, bytes]) -> dict[str, bytes]:
+    """The adapter WAIT_ADAPTER handed out: adapter-RUN-checkpoint-N.partNN joined (pieces may come from
+    several calls; a piece found twice must be the same bytes), checked against its .sha256, with its
+    config — of the checkpoint the newest trainer_state names as best, else the highest N."""
+    pieces: dict[int, dict[str, bytes]] = {}
+    for d in dirs:
+        for p in d.glob(f"adapter-{run}-checkpoint-*"):
+            n, _, rest = p.name[len(f"adapter-{run}-checkpoint-"):].partition(".")
+            if not n.isdigit():
+                continue
+            data = p.read_bytes()
+            if pieces.setdefault(int(n), {}).setdefault(rest, data) != data:
+                raise SystemExit(f"{p}: differs from the piece of the same name in another folder")
+    if not pieces:
+        return {}
+    best = None
+    if "trainer_state.json" in files:
+        b = json.loads(files["trainer_state.json"]).get("best_model_checkpoint") or ""
+        tail = b.rsplit("checkpoint-", 1)[-1]
+        best = int(tail) if "checkpoint-" in b and tail.isdigit() and int(tail) in pieces else None
+    n = best if best is not None else max(pieces)
+    got = pieces[n]
+    parts = sorted(k for k in got if k.startswith("part"))
+    if "sha256" not in got or not parts:
+        raise SystemExit(f"adapter of checkpoint-{n}: {'no pieces' if not parts else 'no .sha256'} among "
+                         + ", ".join(sorted(got)))
+    data = b"".join(got[k] for k in parts)
+    if hashlib.sha256(data).hexdigest() != got["sha256"].decode().split()[0]:
+        raise SystemExit(f"adapter of checkpoint-{n}: incomplete or corrupt (sha256 mismatch; pieces {', '.join(parts)})")
+    out = {"adapter/adapter_model.safetensors": data, "adapter/CHECKPOINT": f"checkpoint-{n}\n".encode()}
+    if "config.json" in got:
+        out["adapter/adapter_config.json"] = got["config.json"]
     return out
 
 
@@ -124,11 +178,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-root", type=Path, help="the carried data (e.g. .gpu/data) to check the manifests' data against")
     a = ap.parse_args(argv)
     files = loose_files(a.run, a.dirs)
+    files.update(read_pack(a.run, a.dirs))
     if any((d / f"bundle-{a.run}.sha256").is_file() for d in a.dirs):
         files.update(read_bundle(a.run, a.dirs))
     elif not files:
-        raise SystemExit(f"no bundle-{a.run}.sha256 and nothing `wait` copied for {a.run} in "
+        raise SystemExit(f"no bundle-{a.run}.sha256, results-{a.run}.tgz or anything `wait` copied for {a.run} in "
                          + ", ".join(map(str, a.dirs)))
+    if not any(k.startswith("adapter/") for k in files):
+        files.update(handed_adapter(a.run, a.dirs, files))
     dest = a.out / a.run
     written = place(a.run, files, dest)
     print(f"collect_run: {len(written)} file(s) → {dest}", file=sys.stderr)

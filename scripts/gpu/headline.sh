@@ -27,6 +27,10 @@
 #                  stopped and its completed suites are scored: evaluate.py --from-partial;
 #                  WAIT_ADAPTER=1: copy only the trainer_state, the training log and — when it changed — the
 #                  bf16 adapter of the checkpoint validation chose, so a lost machine loses only the steps since)
+#   pack           the run's whole results folder (training logs and summaries, every evaluation with its
+#                  answers, logs and manifests; no checkpoints) as ONE file, $OUT/results-RUN.tgz — for a
+#                  call whose `wait` copies would pass $OUT's 8 files (e.g. after WAIT_ADAPTER's 7);
+#                  collect_run.py reads it
 #   state          the run's full trainer state (last checkpoint: adapter, optimizer, scheduler, RNG,
 #                  trainer_state; its results) as 15 MiB pieces; STATE_FROM..STATE_TO of them (0-based; default
 #                  4 from STATE_FROM, what one call brings back) to $OUT. STATE_FROM=0 packs the newest
@@ -251,6 +255,10 @@ for phase in "$@"; do
       [ -n "$ck" ] && cp "$ck/trainer_state.json" "$OUT/trainer_state-$LANG_RUN.json" || true
       for d in "$RES"/*-base* "$RES"/*-trained*; do [ -f "$d/metrics.json" ] && copy_eval "$d" "$LANG_RUN-$(basename "$d")"; done
       for lg in "$RES"/*.log; do b=$(basename "$lg" .log); [ -f "$lg" ] && tail -c 200000 "$lg" > "$OUT/${b//+/_}-$LANG_RUN.log"; done ;;
+    pack)
+      # one file, whatever the run holds (a machine's last call: 7 files of WAIT_ADAPTER + this one fit $OUT)
+      tar -C "$STAGE/results" --exclude='*.pid' -czf "$OUT/results-$LANG_RUN.tgz" "$LANG_RUN"
+      echo "headline: $RES packed ($(du -h "$OUT/results-$LANG_RUN.tgz" | cut -f1)): results-$LANG_RUN.tgz" ;;
     state)
       # STATE_FROM=0 packs the newest checkpoint; a later call (STATE_FROM > 0) hands out more pieces of
       # that same pack (re-packing then would mix two checkpoints if training saved one in between)
@@ -295,7 +303,7 @@ for phase in "$@"; do
       "${WATCH[@]}" python3 scripts/bench_eval.py --params $STAGE/params-bench-eval.yaml -q --label "vllm-$LANG_RUN" \
           --models "$models" --out-dir "$RES/bench_eval"
       cp results/bench/eval_gpu.json "$OUT/eval_gpu.json" ;;
-    *) echo "unknown phase $phase (smoke|baseline|train|final|bundle|bench-vllm|bench-generate|bench-unsloth|bench-unsloth-vllm|bench-eval|protocols|train-bg|eval-bg|wait|state|restore-state|bundle-more)" >&2; exit 2 ;;
+    *) echo "unknown phase $phase (smoke|baseline|train|final|bundle|bench-vllm|bench-generate|bench-unsloth|bench-unsloth-vllm|bench-eval|protocols|train-bg|eval-bg|wait|pack|state|restore-state|bundle-more)" >&2; exit 2 ;;
   esac
   echo "headline: $LANG_RUN $phase took $(( $(date +%s) - t0 )) s"
 done

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from _common import setup, stage_parser
-from rarelang.train.bench import append_record, bench_record
+from rarelang.train.bench import append_record, bench_record, reward_workers
 from rarelang.train.run import train
 
 
@@ -78,7 +78,7 @@ def main() -> int:
         unsloth={k: (cfg["train"].get("unsloth") or {}).get(k) for k in ("fast_inference", "load_in_4bit",
                                                                          "gpu_memory_utilization")}
         if backend == "unsloth" else None,
-        reward_workers=(cfg.get("machine") or {}).get("workers") or os.cpu_count(), model=cfg["train"]["model"],
+        reward_workers=reward_workers(cfg) or os.cpu_count(), model=cfg["train"]["model"],
         date=datetime.date.today().isoformat(),
         command="python scripts/bench_train.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     out = Path(args.output) if args.output else repo / "results" / "bench" / f"train_{'gpu' if cuda else 'cpu'}.json"

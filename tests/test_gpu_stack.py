@@ -241,3 +241,11 @@ def test_train_overrides_reach_every_section():
     assert cfg["grpo"]["max_steps"] == 3 and cfg["grpo"]["num_generations"] == 4
     assert cfg["framework"] == "unsloth"
     assert params["train"]["unsloth"]["fast_inference"] is False      # the params are not modified
+
+
+def test_bench_records_the_reward_workers_the_run_used_not_a_setting_or_the_cpu_count():
+    from rarelang.train.bench import reward_workers
+    # a run's resolved config.json: machine.workers "auto" resolved by the pool to 14
+    assert reward_workers({"sandbox_workers_per_rank": 14, "machine": {"workers": "auto"}}) == 14
+    assert reward_workers({"sandbox": {"workers": 6}}) == 6                 # a config from before the pool's count
+    assert reward_workers({"machine": {"workers": "auto"}}) is None          # unknown: the caller says what it assumes

@@ -504,7 +504,11 @@ def v2_numbers(runs: dict[str, dict[str, Any]]) -> str:
         if f["validation"]:                 # the learning curve's first and last point (validation pass rate)
             first, last, _step = f["validation"]
             out += [f"\\newcommand{{\\{_macro('hv', name)}ValFirst}}{{{first:.3f}}}",
-                    f"\\newcommand{{\\{_macro('hv', name)}ValLast}}{{{last:.3f}}}"]
+                    f"\\newcommand{{\\{_macro('hv', name)}ValLast}}{{{last:.3f}}}",
+                    # the best point: the checkpoint validation chose, when it is not the last
+                    f"\\newcommand{{\\{_macro('hv', name)}ValBest}}{{{r['validation']['eval_pass_rate'].max():.3f}}}",
+                    f"\\newcommand{{\\{_macro('hv', name)}ValBestStep}}"
+                    f"{{{int(r['validation']['step'][r['validation']['eval_pass_rate'].idxmax()])}}}"]
     return "\n".join(out) + "\n"
 
 

@@ -50,6 +50,17 @@ def bench_record(history: list[dict[str, Any]], grpo: dict[str, Any], *, device:
     return rec
 
 
+def reward_workers(resolved: dict[str, Any]) -> int | None:
+    """The sandbox workers the run's reward actually used (per language, per process), from its resolved
+    config.json: the pool's own count, not machine.workers (which may say "auto"; older configs had no
+    machine section, so the benchmark recorded the CPU count whatever the run used)."""
+    n = resolved.get("sandbox_workers_per_rank")
+    if isinstance(n, int) and n > 0:
+        return n
+    w = (resolved.get("machine") or {}).get("workers") or (resolved.get("sandbox") or {}).get("workers")
+    return w if isinstance(w, int) and w > 0 else None
+
+
 def append_record(path: Path, record: dict[str, Any]) -> list[dict[str, Any]]:
     """Add ``record`` to the JSON list at ``path``, replacing an earlier one with the same label."""
     runs: list[dict[str, Any]] = []

@@ -9,6 +9,13 @@ frame and its metrics.
         results/headline/julia/eval/completions_trained.parquet --suites humaneval-jl \\
         -o results/headline/julia/eval/rescored
 
+With --only-changed, only rows whose program today's rule builds differently from the stored one run
+again, with the new program (e.g. after the completion protocol learned to end an answer at a control
+token written as text, `<|fim_prefix|>`); output as with --only-status:
+
+    python scripts/rescore.py results/headline/r-1.5b/eval/trained-humaneval-r/completions.parquet \
+        --only-changed -o /tmp/rescored
+
 With --only-status (e.g. sandbox_error: jobs the harness could not judge, such as a worker that
 could not start), only rows with those statuses run again, each with the program it ran before;
 every other row keeps its verdict. Each input is written to OUT/<its folder name>/
@@ -46,16 +53,39 @@ def metrics_of(df: pd.DataFrame, ks: list[int], iters: int, seed: int, old: dict
     return metrics
 
 
-def retry(args, params: dict, ep: dict, mdir: Path, out: Path, statuses: set[str]) -> int:
-    """Re-run the rows with these statuses, file by file; report what changed."""
+def changed_programs(df: pd.DataFrame, problems: dict) -> pd.Series:
+    """Each MultiPL-E row's program as today's rule builds it from the stored completion (program_for);
+    rows of other suites keep theirs."""
+    chat = df["protocol"].eq("chat") if "protocol" in df else pd.Series(True, index=df.index)
+    return pd.Series([program_for(problems[(s, t)], c, bool(ch)) or "" if (s, t) in problems else old
+                      for s, t, c, ch, old in zip(df["suite"], df["task_id"], df["completion"], chat, df["program"])],
+                     index=df.index)
+
+
+def retry(args, params: dict, ep: dict, mdir: Path, out: Path, statuses: set[str] | None,
+          only_changed: bool = False) -> int:
+    """Re-run the rows with these statuses (their stored programs), or (only_changed) the rows whose program
+    today's rule builds differently (with the new program), file by file; report what changed."""
     iters, seed = int(ep.get("bootstrap", 2000)), int(ep.get("seed", default("evaluate.seed", 0)))
     frames = {Path(p): pd.read_parquet(p) for p in args.completions}
     names = [p.parent.name for p in frames]
     if len(set(names)) < len(names):
         sys.exit(f"inputs must lie in folders of different names (outputs go to {out}/<folder>/): {names}")
-    todo = {p: df.index[df["status"].isin(statuses)] for p, df in frames.items()}
-    suites = {s for p, df in frames.items() for s in df.loc[todo[p], "suite"]}
-    problems = {(s, pr.task_id): pr for s in suites if s in MULTIPLE_SUITES for pr in multipl_e(s, mdir)}
+    if only_changed:
+        if any("program" not in df for df in frames.values()):
+            sys.exit("--only-changed compares with the stored programs: these completions have no program column")
+        suites = {s for df in frames.values() for s in df["suite"].unique() if s in MULTIPLE_SUITES}
+        problems = {(s, pr.task_id): pr for s in suites for pr in multipl_e(s, mdir)}
+        rebuilt = {p: changed_programs(df, problems) for p, df in frames.items()}
+        todo = {p: df.index[(rebuilt[p] != df["program"]) & (rebuilt[p] != "")] for p, df in frames.items()}
+        for p, df in frames.items():
+            df.loc[todo[p], "program"] = rebuilt[p][todo[p]]
+        what = "whose program changed"
+    else:
+        todo = {p: df.index[df["status"].isin(statuses)] for p, df in frames.items()}
+        suites = {s for p, df in frames.items() for s in df.loc[todo[p], "suite"]}
+        problems = {(s, pr.task_id): pr for s in suites if s in MULTIPLE_SUITES for pr in multipl_e(s, mdir)}
+        what = f"with status {sorted(statuses)}"
     jobs, where = [], []
     for p, df in frames.items():
         for i in todo[p]:
@@ -65,10 +95,10 @@ def retry(args, params: dict, ep: dict, mdir: Path, out: Path, statuses: set[str
             jobs.append(Job(r["lang"], r["program"], problems[(r["suite"], r["task_id"])].tests,
                             id=f"{len(jobs)}", timeout_s=ep.get("timeout_s")))
             where.append((p, i))
-    print(f"re-running {len(jobs)} row(s) with status {sorted(statuses)} of {sum(map(len, frames.values()))}",
-          file=sys.stderr)
+    print(f"re-running {len(jobs)} row(s) {what} of {sum(map(len, frames.values()))}", file=sys.stderr)
     with SandboxPool.from_params(params) as pool:
         outs = pool.run_all(jobs, progress=not args.quiet, desc="re-run")
+    before = {p: df.loc[todo[p], "status"].value_counts() for p, df in frames.items()}
     cols = ["status", "passed", "tests_passed", "tests_total", "message"]
     for (p, i), o in zip(where, outs):
         frames[p].loc[i, cols] = [o.status.value, o.passed, o.tests_passed, o.tests_total, o.message[:300]]
@@ -88,7 +118,9 @@ def retry(args, params: dict, ep: dict, mdir: Path, out: Path, statuses: set[str
         write_json(dest / "metrics.json", new)
         write_json(dest / "rescore.json", {
             "command": "python scripts/rescore.py " + " ".join(sys.argv[1:]), "input": str(p),
-            "statuses_re_run": sorted(statuses), "rows_re_run": int(len(rows)),
+            "re_run": "rows whose program changed" if only_changed else f"statuses {sorted(statuses)}",
+            "rows_re_run": int(len(rows)),
+            "statuses_before": {k: int(v) for k, v in before[p].items()},
             "statuses_after": {k: int(v) for k, v in rows["status"].value_counts().items()},
             "untouched_entries_reproduce": reproduce,
             "pass@1": {k: {"before": old.get(k, {}).get("pass@1"), "after": v.get("pass@1")}
@@ -105,6 +137,9 @@ def main() -> int:
     ap.add_argument("-o", "--out-dir", required=True)
     ap.add_argument("--only-status", default=None, metavar="STATUS[,STATUS]",
                     help="re-run only rows with these statuses (their stored programs); keep the rest")
+    ap.add_argument("--only-changed", action="store_true",
+                    help="re-run only rows whose program today's rule (rarelang.evaluate.programs) builds "
+                         "differently from the stored one, with the new program; keep the rest")
     args = ap.parse_args()
     params, repo = setup(args)
     ep = params.get("evaluate") or {}
@@ -112,6 +147,10 @@ def main() -> int:
     mdir = mdir if mdir.is_absolute() else repo / mdir
     out = Path(args.out_dir)
     out = out if out.is_absolute() else repo / out
+    if args.only_changed:
+        if args.only_status:
+            ap.error("--only-changed and --only-status: choose one")
+        return retry(args, params, ep, mdir, out, None, only_changed=True)
     if args.only_status:
         statuses = set(args.only_status.split(","))
         unknown = statuses - {s.value for s in Status}

@@ -75,6 +75,23 @@ def test_multipl_e_reference_protocol_through_the_sandbox(pool):
     assert df["passed"].tolist() == [True, False]
 
 
+def test_a_control_token_written_as_text_ends_a_completion(pool):
+    """r-1.5b (2026-11-25): the dequantized Qwen2.5-Coder students wrote `<|fim_prefix|>` as text right after
+    a HumanEval-R function (`}<|fim_prefix|># Given …`), so the program did not parse: 44% of the 1.5B base's
+    completion-protocol answers, 82% of its syntax errors. The answer ends at the control token."""
+    assert stop_at_stop_tokens("  a + b\n}<|fim_prefix|># Given a number", ["\n#"]) == "  a + b\n}"
+    assert stop_at_stop_tokens("  x |> f()\n}<|output|>\n3", ["\n#"]) == "  x |> f()\n}"     # R's pipe stays
+    assert stop_at_stop_tokens("  a <- 1\n}<|endoftext|>", []) == "  a <- 1\n}"
+    p = next(x for x in multipl_e("humaneval-r", SHARED / "multipl-e") if x.entry_point == "has_close_elements")
+    leaked = ("\n  for (i in seq_along(numbers)) for (j in seq_along(numbers))\n"
+              "    if (i != j && abs(numbers[i] - numbers[j]) < threshold) return(TRUE)\n  FALSE\n}"
+              "<|fim_prefix|># Check if in given list of numbers")
+    gen = _StaticGenerator({p.task_id: [leaked]}, chat=False)
+    df = evaluate_model("m", gen, [p], "humaneval-r", {"name": "s", "n": 1, "temperature": 0.2}, pool,
+                        max_tokens=10, timeout_s=10, seed=0)
+    assert df["status"].tolist() == ["passed"] and "<|" not in df["program"].iloc[0]
+
+
 class _StaticGenerator:
     name = "static"
 

@@ -59,3 +59,29 @@ def test_only_status_rejects_an_unknown_status(tmp_path):
     r = subprocess.run([sys.executable, str(repo_root() / "scripts" / "rescore.py"), "x.parquet",
                         "--only-status", "sandbox_eror", "-o", str(tmp_path)], capture_output=True, text=True)
     assert r.returncode == 2 and "sandbox_eror" in r.stderr and "sandbox_error" in r.stderr
+
+
+def test_only_changed_reruns_the_rows_whose_program_the_rule_now_builds_differently(tmp_path):
+    """A completion that wrote `<|fim_prefix|>` after the function failed to parse (stored program with the
+    token); today's rule ends the answer there, so that row — and only that row — runs again, passing."""
+    from rarelang.evaluate.programs import program_for
+    he = next(x for x in multipl_e("humaneval-r", SHARED / "multipl-e") if x.entry_point == "has_close_elements")
+    body = CORRECT.split("{", 1)[1]
+    completions = [body.rstrip() + "<|fim_prefix|># Check if in given list", body, "\n  TRUE\n}"]
+    stored = [he.prompt + c for c in completions]               # the old rule: no cut at the control token
+    df = pd.DataFrame({"model": "base", "suite": "humaneval-r", "protocol": "completion", "setting": "t0.2",
+                       "task_id": he.task_id, "lang": "r", "sample": range(3), "completion": completions,
+                       "program": [stored[0], program_for(he, completions[1], False), program_for(he, completions[2], False)],
+                       "status": ["syntax_error", "passed", "passed"],       # the last one's verdict is kept as stored
+                       "passed": [False, True, True], "tests_passed": 0, "tests_total": 0, "message": ""})
+    src = tmp_path / "base-multipl-e"
+    src.mkdir()
+    df.to_parquet(src / "completions.parquet", index=False)
+    r = subprocess.run([sys.executable, str(repo_root() / "scripts" / "rescore.py"), str(src / "completions.parquet"),
+                        "--only-changed", "-q", "-o", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    new = pd.read_parquet(tmp_path / "out" / "base-multipl-e" / "completions.parquet")
+    assert new["status"].tolist() == ["passed", "passed", "passed"]
+    assert "<|" not in new["program"].iloc[0]
+    report = json.loads((tmp_path / "out" / "base-multipl-e" / "rescore.json").read_text())
+    assert report["rows_re_run"] == 1 and report["statuses_before"] == {"syntax_error": 1}

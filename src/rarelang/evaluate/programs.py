@@ -20,10 +20,20 @@ def chat_prompt(p: Problem) -> str:
             f"```{fence} code block.\n\n```{fence}\n{p.prompt.strip()}\n```")
 
 
+# A model's control tokens written out as text (`<|fim_prefix|>`, `<|endoftext|>`, `<|file_sep|>`, …, and
+# look-alikes such as `<|output|>`): the answer ended there. The Qwen2.5-Coder students, dequantized from
+# GGUF, wrote them as text when completing HumanEval-R prompts (`}<|fim_prefix|># Given a positive …`:
+# 44% of the 1.5B base's answers, 82% of its syntax errors); an engine that skips special tokens never
+# shows them, and no R or Julia program contains `<|name|>`.
+CONTROL_TOKEN = re.compile(r"<\|[A-Za-z_][A-Za-z0-9_]*\|>")
+
+
 def stop_at_stop_tokens(text: str, stops: list[str]) -> str:
-    """MultiPL-E's rule: cut the completion at the first occurrence of any stop token."""
+    """MultiPL-E's rule: cut the completion at the first occurrence of any stop token — and at the first
+    control token written as text (CONTROL_TOKEN)."""
+    m = CONTROL_TOKEN.search(text)
     cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=len(text))
-    return text[:cut]
+    return text[:min(cut, m.start()) if m else cut]
 
 
 def _body_after_signature(code: str, p: Problem) -> str | None:

@@ -53,12 +53,13 @@ def metrics_of(df: pd.DataFrame, ks: list[int], iters: int, seed: int, old: dict
     return metrics
 
 
-def changed_programs(df: pd.DataFrame, problems: dict) -> pd.Series:
-    """Each MultiPL-E row's program as today's rule builds it from the stored completion (program_for);
-    rows of other suites keep theirs."""
+def rebuilt_programs(df: pd.DataFrame, problems: dict) -> pd.Series:
+    """Each MultiPL-E row's program as today's rule builds it from the stored completion (program_for; "" for
+    an answer with no usable code); rows of other suites keep their stored program."""
     chat = df["protocol"].eq("chat") if "protocol" in df else pd.Series(True, index=df.index)
+    stored = df["program"] if "program" in df else pd.Series("", index=df.index)
     return pd.Series([program_for(problems[(s, t)], c, bool(ch)) or "" if (s, t) in problems else old
-                      for s, t, c, ch, old in zip(df["suite"], df["task_id"], df["completion"], chat, df["program"])],
+                      for s, t, c, ch, old in zip(df["suite"], df["task_id"], df["completion"], chat, stored)],
                      index=df.index)
 
 
@@ -76,7 +77,7 @@ def retry(args, params: dict, ep: dict, mdir: Path, out: Path, statuses: set[str
             sys.exit("--only-changed compares with the stored programs: these completions have no program column")
         suites = {s for df in frames.values() for s in df["suite"].unique() if s in MULTIPLE_SUITES}
         problems = {(s, pr.task_id): pr for s in suites for pr in multipl_e(s, mdir)}
-        rebuilt = {p: changed_programs(df, problems) for p, df in frames.items()}
+        rebuilt = {p: rebuilt_programs(df, problems) for p, df in frames.items()}
         todo = {p: df.index[(rebuilt[p] != df["program"]) & (rebuilt[p] != "")] for p, df in frames.items()}
         for p, df in frames.items():
             df.loc[todo[p], "program"] = rebuilt[p][todo[p]]
@@ -163,10 +164,8 @@ def main() -> int:
     if df.empty:
         ap.error(f"no rows of {args.suites} in the given completions")
     problems = {(s, p.task_id): p for s in suites for p in multipl_e(s, mdir)}
-    chat = df.get("protocol", pd.Series(["chat"] * len(df))).eq("chat")
     new = df.copy()
-    new["program"] = [program_for(problems[(s, t)], c, bool(ch)) or ""
-                      for s, t, c, ch in zip(df["suite"], df["task_id"], df["completion"], chat)]
+    new["program"] = rebuilt_programs(df, problems)
     new["repairs"] = [",".join(problems[(s, t)].repairs) for s, t in zip(df["suite"], df["task_id"])]
     jobs = [Job(r.lang, r.program, problems[(r.suite, r.task_id)].tests, id=str(i), timeout_s=ep.get("timeout_s"))
             for i, r in enumerate(new.itertuples()) if r.program]

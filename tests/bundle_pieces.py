@@ -6,14 +6,19 @@ import tarfile
 from pathlib import Path
 
 
-def write_bundle(d: Path, name: str, members: dict[str, bytes]) -> Path:
+def tar_bytes(members: dict[str, bytes], mode: str = "w") -> bytes:
+    """A tar archive of these members (mode "w:gz" for `headline.sh … pack`'s results-RUN.tgz)."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
+    with tarfile.open(fileobj=buf, mode=mode) as tar:
         for member, blob in members.items():
             info = tarfile.TarInfo(member)
             info.size = len(blob)
             tar.addfile(info, io.BytesIO(blob))
-    data = buf.getvalue()
+    return buf.getvalue()
+
+
+def write_bundle(d: Path, name: str, members: dict[str, bytes]) -> Path:
+    data = tar_bytes(members)
     d.mkdir(parents=True, exist_ok=True)
     half = len(data) // 2
     (d / f"bundle-{name}.tar.part00").write_bytes(data[:half])

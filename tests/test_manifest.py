@@ -10,7 +10,7 @@ import yaml
 from rarelang import manifest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bundle_pieces import write_bundle  # noqa: E402
+from bundle_pieces import tar_bytes, write_bundle  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,11 +94,16 @@ def test_cli_write_then_check_on_this_repository(tmp_path):
     assert bad.returncode == 2 and "no params file" in bad.stderr
 
 
-def test_collect_run_places_a_bundle_and_checks_its_manifests(tmp_path):
+def _collect_run_module():
     import importlib.util
     spec = importlib.util.spec_from_file_location("collect_run", REPO / "scripts" / "gpu" / "collect_run.py")
     cr = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cr)
+    return cr
+
+
+def test_collect_run_places_a_bundle_and_checks_its_manifests(tmp_path):
+    cr = _collect_run_module()
     params = _params(tmp_path)
     good = manifest.build(REPO, params, [Path("configs/gpu-headline.yaml")], what="train")
     stale = json.loads(json.dumps(good))
@@ -134,10 +139,7 @@ def test_collect_run_places_a_bundle_and_checks_its_manifests(tmp_path):
 
 
 def test_collect_run_takes_what_wait_copied_when_a_machine_ended_without_a_bundle(tmp_path):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("collect_run", REPO / "scripts" / "gpu" / "collect_run.py")
-    cr = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cr)
+    cr = _collect_run_module()
     run = "u-1.5b"
     m1, m2 = tmp_path / "call1", tmp_path / "call2"          # two calls' folders, as the device tool fills them
     m1.mkdir(), m2.mkdir()
@@ -172,13 +174,6 @@ def test_collect_run_takes_what_wait_copied_when_a_machine_ended_without_a_bundl
         cr.main([run, str(empty), "--out", str(out)])
 
 
-def _collect_run_module():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("collect_run", REPO / "scripts" / "gpu" / "collect_run.py")
-    cr = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cr)
-    return cr
-
 
 def _hand_out(d, run, n, blob, pieces=3):
     """What `WAIT_ADAPTER=1 headline.sh RUN wait` writes for checkpoint-n: pieces, sha256, config."""
@@ -194,9 +189,6 @@ def _hand_out(d, run, n, blob, pieces=3):
 def test_collect_run_takes_a_results_pack_and_the_adapter_validation_chose(tmp_path):
     """r-1.5b (2026-11-25): the adapter came back as WAIT_ADAPTER pieces (one call), the run's results as one
     pack (the last call), and both were laid out by hand; collect_run now reads them."""
-    import io
-    import tarfile
-
     import pytest
     cr = _collect_run_module()
     run = "r-9b"
@@ -210,13 +202,8 @@ def test_collect_run_takes_a_results_pack_and_the_adapter_validation_chose(tmp_p
     members = {f"{run}/train/{run}/summary.json": b'{"new": 1}', f"{run}/train/{run}/completions.parquet": b"c",
                f"{run}/eval_v2r-trained/metrics.json": b"{}", f"{run}/eval_v2r-trained/completions.parquet": b"p",
                f"{run}/eval_v2r-trained.log": b"log", f"{run}/train.log": b"t"}
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, blob in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(blob)
-            tar.addfile(info, io.BytesIO(blob))
-    (c3 / f"results-{run}.tgz").write_bytes(buf.getvalue())
+    pack = tar_bytes(members, "w:gz")
+    (c3 / f"results-{run}.tgz").write_bytes(pack)
     out = tmp_path / "headline"
     assert cr.main([run, str(c1), str(c2), str(c3), "--out", str(out)]) == 0
     d = out / run
@@ -236,6 +223,6 @@ def test_collect_run_takes_a_results_pack_and_the_adapter_validation_chose(tmp_p
     (c2 / f"adapter-{run}-checkpoint-200.part01").unlink()
     with pytest.raises(SystemExit, match="checkpoint-200: incomplete or corrupt"):
         cr.main([run, str(c1), str(c2), "--out", str(tmp_path / "headline3")])
-    (c3 / f"results-{run}.tgz").write_bytes(buf.getvalue()[:50])
+    (c3 / f"results-{run}.tgz").write_bytes(pack[:50])
     with pytest.raises(SystemExit, match="not a readable results pack"):
         cr.main([run, str(c3), "--out", str(tmp_path / "headline4")])

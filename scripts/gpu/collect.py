@@ -33,28 +33,33 @@ from rarelang.train.run import summarize
 TIMING = ("timing/generation_s", "timing/reward_s_total", "timing/scoring_other_s", "timing/loss_backward_s")
 
 
-def join_bundle(dirs: Path | list[Path], name: str) -> bytes:
-    """The pieces bundle-NAME.tar.partNN, joined and checked against bundle-NAME.sha256. A bundle larger
-    than what one device call brings back (64 MiB: 4 pieces) comes in several calls, so the pieces may lie
-    in several of the folders; a piece found twice must be the same bytes."""
+def join_pieces(dirs: Path | list[Path], stem: str, sha_name: str) -> bytes:
+    """The pieces STEM.partNN, joined in name order and checked against the sha256 in SHA_NAME. What is larger
+    than one device call brings back (64 MiB) comes in several calls, so the pieces may lie in several of the
+    folders; a piece found twice must be the same bytes."""
     dirs = [dirs] if isinstance(dirs, Path) else list(dirs)
     pieces: dict[str, bytes] = {}
     sha = None
     for d in dirs:
-        for p in d.glob(f"bundle-{name}.tar.part*"):
+        for p in d.glob(f"{stem}.part*"):
             data = p.read_bytes()
             if pieces.setdefault(p.name, data) != data:
                 raise SystemExit(f"{p}: differs from the piece of the same name in another folder")
-        if sha is None and (d / f"bundle-{name}.sha256").is_file():
-            sha = (d / f"bundle-{name}.sha256").read_text().split()[0]
+        if sha is None and (d / sha_name).is_file():
+            sha = (d / sha_name).read_text().split()[0]
     where = ", ".join(map(str, dirs))
     if sha is None:
-        raise SystemExit(f"no bundle-{name}.sha256 in {where}")
+        raise SystemExit(f"no {sha_name} in {where}")
     data = b"".join(pieces[k] for k in sorted(pieces))
     if hashlib.sha256(data).hexdigest() != sha:
-        raise SystemExit(f"{where}: bundle-{name} is incomplete or corrupt (sha256 mismatch; "
-                         f"{len(pieces)} piece(s): {', '.join(sorted(pieces)) or 'none'})")
+        raise SystemExit(f"{stem}: incomplete or corrupt (sha256 mismatch; {len(pieces)} piece(s): "
+                         f"{', '.join(sorted(pieces)) or 'none'}; in {where})")
     return data
+
+
+def join_bundle(dirs: Path | list[Path], name: str) -> bytes:
+    """The pieces bundle-NAME.tar.partNN (`headline.sh … bundle`, `bundle-more`), checked against bundle-NAME.sha256."""
+    return join_pieces(dirs, f"bundle-{name}.tar", f"bundle-{name}.sha256")
 
 
 def bundles(dirs: list[Path]) -> dict[str, bytes]:

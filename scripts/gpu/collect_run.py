@@ -28,7 +28,6 @@ Exit 1 when a manifest check finds a difference (the files are written all the s
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import sys
@@ -37,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # scripts/gpu: collect.py beside this file
 
-from collect import join_bundle  # noqa: E402
+from collect import join_bundle, join_pieces  # noqa: E402
 from rarelang import manifest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,37 +92,23 @@ def read_pack(run: str, dirs: list[Path]) -> dict[str, bytes]:
 
 
 def handed_adapter(run: str, dirs: list[Path], files: dict[str, bytes]) -> dict[str, bytes]:
-    """The adapter WAIT_ADAPTER handed out: adapter-RUN-checkpoint-N.partNN joined (pieces may come from
-    several calls; a piece found twice must be the same bytes), checked against its .sha256, with its
-    config — of the checkpoint the newest trainer_state names as best, else the highest N."""
-    pieces: dict[int, dict[str, bytes]] = {}
-    for d in dirs:
-        for p in d.glob(f"adapter-{run}-checkpoint-*"):
-            n, _, rest = p.name[len(f"adapter-{run}-checkpoint-"):].partition(".")
-            if not n.isdigit():
-                continue
-            data = p.read_bytes()
-            if pieces.setdefault(int(n), {}).setdefault(rest, data) != data:
-                raise SystemExit(f"{p}: differs from the piece of the same name in another folder")
-    if not pieces:
+    """The adapter WAIT_ADAPTER handed out (adapter-RUN-checkpoint-N.partNN, joined and sha256-checked by
+    join_pieces, with its .config.json) of the checkpoint the newest trainer_state names as best, else of the
+    highest N handed out."""
+    prefix = f"adapter-{run}-checkpoint-"
+    handed = {int(n) for d in dirs for p in d.glob(f"{prefix}*")
+              if (n := p.name[len(prefix):].partition(".")[0]).isdigit()}
+    if not handed:
         return {}
-    best = None
-    if "trainer_state.json" in files:
-        b = json.loads(files["trainer_state.json"]).get("best_model_checkpoint") or ""
-        tail = b.rsplit("checkpoint-", 1)[-1]
-        best = int(tail) if "checkpoint-" in b and tail.isdigit() and int(tail) in pieces else None
-    n = best if best is not None else max(pieces)
-    got = pieces[n]
-    parts = sorted(k for k in got if k.startswith("part"))
-    if "sha256" not in got or not parts:
-        raise SystemExit(f"adapter of checkpoint-{n}: {'no pieces' if not parts else 'no .sha256'} among "
-                         + ", ".join(sorted(got)))
-    data = b"".join(got[k] for k in parts)
-    if hashlib.sha256(data).hexdigest() != got["sha256"].decode().split()[0]:
-        raise SystemExit(f"adapter of checkpoint-{n}: incomplete or corrupt (sha256 mismatch; pieces {', '.join(parts)})")
-    out = {"adapter/adapter_model.safetensors": data, "adapter/CHECKPOINT": f"checkpoint-{n}\n".encode()}
-    if "config.json" in got:
-        out["adapter/adapter_config.json"] = got["config.json"]
+    best = (json.loads(files["trainer_state.json"]).get("best_model_checkpoint") or "") \
+        if "trainer_state.json" in files else ""
+    tail = best.rsplit("checkpoint-", 1)[-1]
+    n = int(tail) if "checkpoint-" in best and tail.isdigit() and int(tail) in handed else max(handed)
+    out = {"adapter/adapter_model.safetensors": join_pieces(dirs, f"{prefix}{n}", f"{prefix}{n}.sha256"),
+           "adapter/CHECKPOINT": f"checkpoint-{n}\n".encode()}
+    config = next((d / f"{prefix}{n}.config.json" for d in dirs if (d / f"{prefix}{n}.config.json").is_file()), None)
+    if config is not None:
+        out["adapter/adapter_config.json"] = config.read_bytes()
     return out
 
 

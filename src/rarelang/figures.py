@@ -501,14 +501,14 @@ def v2_numbers(runs: dict[str, dict[str, Any]]) -> str:
     for name, r in runs.items():
         f = v2_run_facts(r)
         out.append(f"\\newcommand{{\\{_macro('hv', name)}Steps}}{{{f['steps']}}}")
-        if f["validation"]:                 # the learning curve's first and last point (validation pass rate)
+        if f["validation"]:                 # the learning curve's first, last and best point (validation pass rate)
             first, last, _step = f["validation"]
-            out += [f"\\newcommand{{\\{_macro('hv', name)}ValFirst}}{{{first:.3f}}}",
-                    f"\\newcommand{{\\{_macro('hv', name)}ValLast}}{{{last:.3f}}}",
-                    # the best point: the checkpoint validation chose, when it is not the last
-                    f"\\newcommand{{\\{_macro('hv', name)}ValBest}}{{{r['validation']['eval_pass_rate'].max():.3f}}}",
-                    f"\\newcommand{{\\{_macro('hv', name)}ValBestStep}}"
-                    f"{{{int(r['validation']['step'][r['validation']['eval_pass_rate'].idxmax()])}}}"]
+            best = r["validation"].loc[r["validation"]["eval_pass_rate"].idxmax()]   # the checkpoint validation chose
+            m = _macro('hv', name)
+            out += [f"\\newcommand{{\\{m}ValFirst}}{{{first:.3f}}}",
+                    f"\\newcommand{{\\{m}ValLast}}{{{last:.3f}}}",
+                    f"\\newcommand{{\\{m}ValBest}}{{{best['eval_pass_rate']:.3f}}}",
+                    f"\\newcommand{{\\{m}ValBestStep}}{{{int(best['step'])}}}"]
     return "\n".join(out) + "\n"
 
 

@@ -7,7 +7,9 @@
 #   bash scripts/gpu/install.sh model     the carried model piece(s); assembled when complete, then converted
 #                                         to a transformers directory in the background (MODEL_PIECES: the
 #                                         carried folder, .gpu/model; e.g. .gpu/model-1.5b for the 1.5B student)
-#   bash scripts/gpu/install.sh model-wait  wait for that conversion
+#   bash scripts/gpu/install.sh model-wait  wait for that conversion (same MODEL_PIECES)
+#   Each carried folder has its own pieces, log and conversion on the device ($STAGE/model-pieces/<folder>),
+#   so two students (.gpu/model and .gpu/model-1.5b) can be staged on one machine, one after the other.
 #   bash scripts/gpu/install.sh unsloth   Unsloth (requirements/device-unsloth.lock) to /root/site-unsloth
 # Idempotent; everything lands outside the working tree (/opt, /root/stage), so it survives
 # between calls while the machine stays warm. Pieces are sha256-checked.
@@ -97,12 +99,13 @@ unsloth)
   fi
   ;;
 model)
-  if collect "${MODEL_PIECES:-.gpu/model}" "$STAGE/model-pieces"; then
-    name=$(cat "$STAGE/model-pieces/NAME")
+  mp=$STAGE/model-pieces/$(basename "${MODEL_PIECES:-.gpu/model}"); mtag=$(basename "$mp")
+  if collect "${MODEL_PIECES:-.gpu/model}" "$mp"; then
+    name=$(cat "$mp/NAME")
     mkdir -p "$STAGE/models/gguf"
     if [ ! -f "$STAGE/models/gguf/$name" ]; then
-      cat "$STAGE"/model-pieces/part* > "$STAGE/models/gguf/$name.partial"
-      [ "$(sha256sum < "$STAGE/models/gguf/$name.partial" | cut -d' ' -f1)" = "$(cat "$STAGE/model-pieces/WHOLE.sha256")" ] \
+      cat "$mp"/part* > "$STAGE/models/gguf/$name.partial"
+      [ "$(sha256sum < "$STAGE/models/gguf/$name.partial" | cut -d' ' -f1)" = "$(cat "$mp/WHOLE.sha256")" ] \
         || { echo "install: model sha256 mismatch" >&2; exit 1; }
       mv "$STAGE/models/gguf/$name.partial" "$STAGE/models/gguf/$name"
     fi
@@ -113,23 +116,24 @@ model)
     if [ ! -f /root/site/RARELANG_SITE.txt ]; then
       # the conversion needs the site's gguf package: started later by `install.sh model-wait`
       echo "install: the GPU stack (install.sh site) is not complete yet; the conversion waits for it"
-    elif [ ! -f "$hf/config.json" ] && ! { [ -f "$STAGE/convert.pid" ] && kill -0 "$(cat "$STAGE/convert.pid")" 2>/dev/null; }; then
+    elif [ ! -f "$hf/config.json" ] && ! { [ -f "$STAGE/convert-$mtag.pid" ] && kill -0 "$(cat "$STAGE/convert-$mtag.pid")" 2>/dev/null; }; then
       # not converted and no conversion running (a failed one is started again)
       . scripts/gpu/env.sh
       setsid nohup python3 -c "import sys; from pathlib import Path; from rarelang.models.hf import gguf_to_hf; gguf_to_hf(Path(sys.argv[1]), Path(sys.argv[2]))" \
-        "$STAGE/models/gguf/$name" "$hf" > "$STAGE/convert.log" 2>&1 < /dev/null &
-      echo $! > "$STAGE/convert.pid"
-      echo "install: converting to $hf in the background (log: $STAGE/convert.log)"
+        "$STAGE/models/gguf/$name" "$hf" > "$STAGE/convert-$mtag.log" 2>&1 < /dev/null &
+      echo $! > "$STAGE/convert-$mtag.pid"
+      echo "install: converting to $hf in the background (log: $STAGE/convert-$mtag.log)"
     fi
   fi
   ;;
 model-wait)
-  [ -f "$STAGE/model-pieces/NAME" ] || { echo "install: no model pieces carried yet (install.sh model)" >&2; exit 1; }
-  name=$(cat "$STAGE/model-pieces/NAME"); hf="$STAGE/models/hf/${name%.gguf}"
+  mp=$STAGE/model-pieces/$(basename "${MODEL_PIECES:-.gpu/model}"); mtag=$(basename "$mp")
+  [ -f "$mp/NAME" ] || { echo "install: no pieces of ${MODEL_PIECES:-.gpu/model} carried yet (install.sh model)" >&2; exit 1; }
+  name=$(cat "$mp/NAME"); hf="$STAGE/models/hf/${name%.gguf}"
   # the conversion did not start (the site came after the model) or failed: start it now
   [ -f "$hf/config.json" ] || bash "$0" model
-  while [ ! -f "$hf/config.json" ] && [ -f "$STAGE/convert.pid" ] && kill -0 "$(cat "$STAGE/convert.pid")" 2>/dev/null; do sleep 2; done
-  [ -f "$hf/config.json" ] || { echo "install: conversion failed:" >&2; tail -20 "$STAGE/convert.log" >&2; exit 1; }
+  while [ ! -f "$hf/config.json" ] && [ -f "$STAGE/convert-$mtag.pid" ] && kill -0 "$(cat "$STAGE/convert-$mtag.pid")" 2>/dev/null; do sleep 2; done
+  [ -f "$hf/config.json" ] || { echo "install: conversion failed:" >&2; tail -20 "$STAGE/convert-$mtag.log" >&2; exit 1; }
   echo "install: model directory $hf ready"
   ;;
 *) echo "usage: $0 base|site|julia|model|model-wait|unsloth" >&2; exit 2 ;;

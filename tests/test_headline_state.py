@@ -251,3 +251,39 @@ def test_pack_hands_out_the_results_folder_as_one_file_that_collect_run_lays_out
     assert (d / "eval" / "eval_v2r-trained" / "metrics.json").read_text() == '{"m": 1}'
     assert (d / "train" / "log_history.csv").read_text() == "step,reward\n1,0.5\n"
     assert (d / "logs" / "train.log").read_text() == "steps"
+
+
+def test_a_manifest_begun_by_eval_bg_outlives_the_call_that_started_it(tmp_path):
+    """The device tool kills whatever a call leaves running when it returns, except processes in a
+    session of their own (setsid). `eval-bg` (and `train-bg`) write the manifest in the background; it
+    was lost once when the call ended right after `eval-bg` (r-1.5b's Julia evaluation, 2026-11-25).
+    Here the call's process group is killed as the tool does, and the manifest must still appear."""
+    import signal
+    import time
+    repo = _repo(tmp_path)
+    stage, _ = _stage(tmp_path)
+    (repo / "scripts" / "apply_config.py").write_text("")                 # overlays: nothing to apply here
+    (repo / "scripts" / "evaluate.py").write_text("")
+    (repo / "scripts" / "manifest.py").write_text(                        # a slow manifest writer
+        "import sys, time, pathlib\ntime.sleep(2)\na = sys.argv\n"
+        "pathlib.Path(a[a.index('-o') + 1]).write_text('{\"what\": \"%s\"}' % a[a.index('--what') + 1])\n")
+    (repo / "configs" / "eval.yaml").write_text("evaluate: {}\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "STAGE": str(stage), "OUT": str(out), "EVAL_MODELS": "trained",
+           "EVAL_CONFIG": "configs/eval.yaml", "PATH": "/usr/bin:/bin"}          # no nvidia-smi
+    call = subprocess.Popen(["bash", "scripts/gpu/headline.sh", RUN, "eval-bg"], cwd=repo, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    log = call.communicate(timeout=60)[0]
+    assert call.returncode == 0, log
+    try:
+        os.killpg(call.pid, signal.SIGKILL)                               # what the tool does at the call's end
+    except ProcessLookupError:
+        pass
+    manifest = stage / "results" / RUN / "manifest-eval_v2-trained.json"
+    for _ in range(100):
+        if manifest.exists():
+            break
+        time.sleep(0.1)
+    assert manifest.exists(), (stage / "results" / RUN / "manifest-eval_v2-trained.txt").read_text()
+    assert '"what": "eval_v2-trained"' in manifest.read_text()

@@ -70,6 +70,14 @@ bf16_adapter() {
   python3 -c "import sys, torch; from safetensors.torch import load_file, save_file; \
 save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, sys.argv[2])" "$1" "$2"
 }
+# bg_manifest LOG ARGS...: `scripts/manifest.py write ARGS...` in the background, in its own session: the device
+# tool kills what a call leaves running when the call returns, except a new session (setsid) — a manifest
+# begun at the end of a call was lost that way (r-1.5b's Julia evaluation, 2026-11-25). LOG gets its output.
+bg_manifest() {
+  local log=$1; shift
+  setsid nohup bash -c 'python3 scripts/manifest.py write "$@" || echo "headline: no manifest written ($*)"' \
+    manifest "$@" > "$log" 2>&1 < /dev/null &
+}
 # the run's logs, summary and config (what train writes at the end of each part) to $OUT
 copy_train() {
   for f in "$TRAIN_DIR"/*.json "$TRAIN_DIR"/*.csv; do [ -f "$f" ] && cp "$f" "$OUT/$(basename "${f%.*}")-$LANG_RUN.${f##*.}"; done
@@ -167,10 +175,9 @@ for phase in "$@"; do
       # what the run is made from (code, params, data, environment): bundled with the results,
       # checked here by `python scripts/manifest.py check` (a failure to write it does not stop the run)
       # (in the background: hashing the model folder, 3 GB at 1.5B, took ~70 s of a device call)
-      { python3 scripts/manifest.py write --params "$P" --overlay configs/gpu-headline.yaml \
+      bg_manifest "$RES/manifest-train.txt" --params "$P" --overlay configs/gpu-headline.yaml \
           --overlay "configs/gpu-headline-$LANG_RUN.yaml" --what train \
-          --command "TRAIN_WALL_S=${TRAIN_WALL_S:-} headline.sh $LANG_RUN train-bg" -o "$RES/manifest-train.json" \
-        || echo "headline: no manifest written for the training"; } > "$RES/manifest-train.txt" 2>&1 &
+          --command "TRAIN_WALL_S=${TRAIN_WALL_S:-} headline.sh $LANG_RUN train-bg" -o "$RES/manifest-train.json"
       nohup setsid "${WATCH[@]}" python3 scripts/train_grpo.py --params "$P" -q \
           --set "max_wall_s=${TRAIN_WALL_S:-null}" >> "$RES/train.log" 2>&1 < /dev/null &
       echo $! > "$RES/train.pid"; echo "headline: training started in the background (pid $!, budget ${TRAIN_WALL_S:-none} s)" ;;
@@ -198,10 +205,10 @@ for phase in "$@"; do
         python3 scripts/gpu/vllm_share.py "$STAGE/params-$LANG_RUN-$tag.yaml" --models "$em" -o $STAGE/eval-share.yaml || exit 1
         [ -s $STAGE/eval-share.yaml ] && python3 scripts/apply_config.py $STAGE/eval-share.yaml --params "$STAGE/params-$LANG_RUN-$tag.yaml"
       fi
-      { python3 scripts/manifest.py write --params "$STAGE/params-$LANG_RUN-$tag.yaml" --overlay configs/gpu-headline.yaml \
+      bg_manifest "$RES/manifest-$tag.txt" --params "$STAGE/params-$LANG_RUN-$tag.yaml" --overlay configs/gpu-headline.yaml \
           --overlay "configs/gpu-headline-$LANG_RUN.yaml" "${eover[@]}" --what "$tag" \
           --command "EVAL_MODELS=$em EVAL_TAG=${EVAL_TAG:-} EVAL_CONFIG='${EVAL_CONFIG:-}' TRAINED_ADAPTER=${TRAINED_ADAPTER:-} headline.sh $LANG_RUN eval-bg" \
-          -o "$RES/manifest-$tag.json" || echo "headline: no manifest written for $tag"; } > "$RES/manifest-$tag.txt" 2>&1 &
+          -o "$RES/manifest-$tag.json"
       nohup setsid "${WATCH[@]}" python3 scripts/evaluate.py --params "$STAGE/params-$LANG_RUN-$tag.yaml" \
           --models "$em" -o "$RES/$tag" -q >> "$RES/$tag.log" 2>&1 < /dev/null &
       echo $! > "$RES/$tag.pid"; echo "headline: $tag started in the background (pid $!)" ;;

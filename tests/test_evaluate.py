@@ -117,7 +117,7 @@ def test_replay_reproduces_the_original_counts(pool, name, expected):
     """Independent count of the original work's R outputs: base 116/500, GRPO 146/500 (±2%)."""
     path = SHARED / "seed-data" / "results" / f"{name}.parquet"
     gen = ReplayGenerator(path, chat=False)
-    problems = [Problem(t, "r", "", "", "instruct") for t in gen.by_task]
+    problems = [Problem(t, "r", "", "", "instruct") for t in gen.df["task_id"].unique()]
     df = evaluate_model("replay", gen, problems, "seed-r", {"name": "replay", "n": 1, "temperature": 0.8}, pool,
                         max_tokens=0, timeout_s=10, seed=0, replay_is_code=True, progress=False)
     assert len(df) == 500
@@ -344,3 +344,38 @@ def test_a_cut_off_evaluation_keeps_what_it_finished(tmp_path, monkeypatch):
     assert not (tmp_path / "completions.partial.parquet").exists()
     with pytest.raises(FileNotFoundError, match="no partial results"):
         run.metrics_from_partial(params, repo_root(), tmp_path)
+
+
+def test_each_problem_is_asked_its_own_prompt_when_two_languages_share_a_task_id(pool):
+    """The held-out split translates one problem into each language, so a two-language suite holds the
+    same task id twice. Prompts were looked up by task id: the Julia problem was shown the R problem's
+    prompt (75 of 400 held-out Julia problems in every two-language evaluation until 2026-11-25). A
+    generator that answers in the language its prompt asks for must pass in both languages."""
+    from rarelang.llm.generators import Generator
+
+    answers = {"julia": "```julia\nf(x) = x + 1\n```", "r": "```r\nf <- function(x) x + 1\n```"}
+
+    class FollowsThePrompt(Generator):
+        name = "follows"
+
+        def generate(self, prompts, n, temperature, max_tokens, stop=None, seed=0, top_p=None):
+            return [[answers["julia" if "in Julia" in p else "r"]] * n for p in prompts]
+
+    problems = [Problem("task_1", "julia", "Solve this in Julia.", "using Test\n@test f(1) == 2\n", "instruct"),
+                Problem("task_1", "r", "Solve this in R.", 'library(testthat)\ntest_that("a", expect_equal(f(1), 2))\n',
+                        "instruct")]
+    df = evaluate_model("m", FollowsThePrompt(), problems, "heldout", {"name": "t", "n": 2, "temperature": 0.2}, pool,
+                        max_tokens=64, timeout_s=20, seed=0, progress=False)
+    assert list(df["prompt"]) == ["Solve this in Julia."] * 2 + ["Solve this in R."] * 2
+    assert df["passed"].all(), df[["lang", "status", "message"]]
+
+
+def test_replay_finds_answers_by_language_and_task_id(tmp_path):
+    """A replay file with a ``lang`` column answers each problem with its own language's rows."""
+    pd.DataFrame({"task_id": ["t", "t"], "lang": ["julia", "r"], "completion": ["jl answer", "r answer"],
+                  "tests": ["jl tests", "r tests"]}).to_parquet(tmp_path / "replay.parquet")
+    gen = ReplayGenerator(tmp_path / "replay.parquet")
+    probs = [Problem("t", "r", "", "problem tests", "instruct"), Problem("t", "julia", "", "", "instruct"),
+             Problem("u", "r", "", "own", "instruct")]
+    assert gen.completions_for(probs) == [["r answer"], ["jl answer"], []]
+    assert [gen.tests_for(p) for p in probs] == ["r tests", "jl tests", "own"]

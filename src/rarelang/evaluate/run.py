@@ -96,24 +96,27 @@ def _evaluate_model(name, gen, problems, suite, setting, pool, *, n, temp, max_t
     protocol = "chat" if gen.chat else "completion"
     t0 = time.perf_counter()
     if isinstance(gen, ReplayGenerator):
-        comps = gen.completions_for([p.task_id for p in problems])
+        comps = gen.completions_for(problems)
         keep = [(p, c) for p, c in zip(problems, comps) if c]
         if len(keep) < len(problems):
             log.warning("replay %s: %d problem(s) have no stored completion", name, len(problems) - len(keep))
         problems, comps = [p for p, _ in keep], [c for _, c in keep]
-    shown = {p.task_id: (chat_prompt(p) if gen.chat else p.prompt) for p in problems}
+    # one prompt per problem, by position: a suite of several languages holds the same task id once per
+    # language (the held-out split translates one problem into each), so a task-id key gave the Julia
+    # problem the R problem's prompt (75 of 400 held-out Julia problems, every two-language evaluation
+    # before 2026-11-25)
+    shown = [chat_prompt(p) if gen.chat else p.prompt for p in problems]
     if not isinstance(gen, ReplayGenerator):
-        comps = gen.generate([shown[p.task_id] for p in problems], n, temp, max_tokens,
-                             stop=[p.stop for p in problems], seed=seed)
+        comps = gen.generate(shown, n, temp, max_tokens, stop=[p.stop for p in problems], seed=seed)
     generation_s = time.perf_counter() - t0
     rows, jobs, where = [], [], []
-    for p, samples in zip(problems, comps):
-        tests = gen.tests.get(p.task_id, p.tests) if isinstance(gen, ReplayGenerator) else p.tests
+    for p, prompt, samples in zip(problems, shown, comps):
+        tests = gen.tests_for(p) if isinstance(gen, ReplayGenerator) else p.tests
         for j, c in enumerate(samples):
             program = c if replay_is_code else program_for(p, c, gen.chat)
             rows.append({"model": name, "suite": suite, "protocol": protocol, "setting": setting["name"],
                          "task_id": p.task_id, "lang": p.lang, "sample": j, "temperature": temp,
-                         "prompt": shown.get(p.task_id, ""), "entry_point": p.entry_point,
+                         "prompt": prompt, "entry_point": p.entry_point,
                          "repairs": ",".join(p.repairs), "completion": c, "program": program or ""})
             if program is None:
                 rows[-1].update(status=Status.SYNTAX_ERROR.value, passed=False, tests_passed=0, tests_total=0,

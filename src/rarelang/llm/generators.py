@@ -231,7 +231,8 @@ class LlamaCppGenerator(Generator):
 
 class ReplayGenerator(Generator):
     """Completions from a parquet: column ``task_id`` and the completion column (``completion`` or
-    ``<lang>_code``); several rows per task = several samples. Optionally its own tests column."""
+    ``<lang>_code``); several rows per task = several samples. Optionally its own tests column. With a
+    ``lang`` column, answers are found by (language, task id): one task id may be a problem in each language."""
 
     name = "replay"
 
@@ -242,12 +243,21 @@ class ReplayGenerator(Generator):
         if col is None or "task_id" not in self.df:
             raise ValueError(f"{path}: need task_id and a completion column (completion / julia_code / r_code)")
         self.col = col
-        self.by_task = self.df.groupby("task_id")[col].apply(list).to_dict()
+        self.keys = ["lang", "task_id"] if "lang" in self.df else ["task_id"]
+        self.by_task = self.df.groupby(self.keys)[col].apply(list).to_dict()
         test_col = next((c for c in ("tests", "julia_test", "r_test") if c in self.df), None)
-        self.tests = self.df.groupby("task_id")[test_col].first().to_dict() if test_col else {}
+        self.tests = self.df.groupby(self.keys)[test_col].first().to_dict() if test_col else {}
+
+    def _key(self, problem):
+        return (problem.lang, problem.task_id) if len(self.keys) == 2 else problem.task_id
 
     def generate(self, prompts, n, temperature, max_tokens, stop=None, seed=0, top_p=None):
         raise NotImplementedError("replay answers by task id: use completions_for")
 
-    def completions_for(self, task_ids: list[str]) -> list[list[str]]:
-        return [list(self.by_task.get(t, [])) for t in task_ids]
+    def completions_for(self, problems) -> list[list[str]]:
+        """The stored answers of each problem (anything with ``lang`` and ``task_id``), in order."""
+        return [list(self.by_task.get(self._key(p), [])) for p in problems]
+
+    def tests_for(self, problem) -> str:
+        """The replay file's own tests of a problem, else the problem's."""
+        return self.tests.get(self._key(problem), problem.tests)

@@ -24,6 +24,7 @@ import pandas as pd
 
 from _common import setup, stage_parser
 from rarelang.evaluate.attribution import attribution_table, format_table, names
+from rarelang.evaluate.compare import asked_elsewhere
 from rarelang.completions import extract_code
 from rarelang.evaluate.programs import program_for
 from rarelang.evaluate.suites import Problem, multipl_e
@@ -68,6 +69,13 @@ def main() -> int:
     args = ap.parse_args()
     params, repo = setup(args)
     df = pd.concat([pd.read_parquet(p) for p in args.completions], ignore_index=True)
+    # answers to a prompt that asked for another language (the task-id mix-up of two-language evaluations
+    # before 2026-11-25) test nothing of their problem: left out, as in scripts/compare.py
+    wrong = asked_elsewhere(df)
+    if wrong.any():
+        print(f"attribution: {int(wrong.sum())} answer(s) to prompts that asked for another language left out "
+              f"({df[wrong].groupby(['model', 'lang'])['task_id'].nunique().to_dict()} problems)", file=sys.stderr)
+        df = df[~wrong].reset_index(drop=True)
     names = None
     if not {"prompt", "entry_point"} <= set(df.columns):
         if not args.heldout:
@@ -83,7 +91,8 @@ def main() -> int:
     rows = attribution_table(df, names)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"command": "python scripts/attribution.py " + " ".join(sys.argv[1:]), "rows": rows}
+    meta = {"command": "python scripts/attribution.py " + " ".join(sys.argv[1:]),
+            "left_out_asked_in_another_language": int(wrong.sum()), "rows": rows}
     out.write_text(json.dumps(meta, indent=1) + "\n")
     table = format_table(rows)
     out.with_suffix(".md").write_text(table + "\n")

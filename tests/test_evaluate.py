@@ -153,6 +153,38 @@ def test_paired_difference_of_two_models():
     assert part["problems"] == 2 and part["difference"] == pytest.approx(0.15)
 
 
+def test_a_cells_bootstrap_ci_does_not_depend_on_the_other_cells():
+    """One random stream for all cells made a cell's CI move when another suite joined the comparison
+    (r-1.5b's HumanEval-R CI changed when its held-out answers were added, 2026-11-25)."""
+    from rarelang.evaluate.compare import paired_difference
+    base = _frame("base", [0.0, 0.2, 0.5, 1.0] * 10)
+    better = _frame("trained", [0.1, 0.4, 0.6, 0.9] * 10)
+    alone = paired_difference(base, better, iters=300)["heldout/t0.2/r"]
+    extra_b, extra_t = _frame("base", [0.3] * 7, suite="aaa"), _frame("trained", [0.6] * 7, suite="aaa")
+    pooled = paired_difference(pd.concat([extra_b, base]), pd.concat([extra_t, better]), iters=300)
+    assert pooled["heldout/t0.2/r"]["difference_ci95"] == alone["difference_ci95"]
+    assert pooled["aaa/t0.2/r"]["problems"] == 7
+
+
+def test_problems_asked_in_another_language_are_left_out_of_the_pair():
+    """A held-out Julia problem shown the R prompt (the task-id mix-up before 2026-11-25) does not test the
+    model on its problem: it is left out on both sides, and counted."""
+    from rarelang.evaluate.compare import paired_difference
+    from rarelang.prompts import INSTRUCTION, asked_language
+
+    def ask(lang):
+        return INSTRUCTION.format(display={"julia": "Julia", "r": "R"}[lang], fence=lang, prompt="p")
+    assert [asked_language(ask("julia")), asked_language(ask("r")), asked_language("def f(x):")] == ["julia", "r", None]
+    base = _frame("base", [0.0, 0.0, 0.5, 0.5], lang="julia").assign(prompt=ask("julia"))
+    trained = _frame("trained", [0.0, 0.0, 0.5, 1.0], lang="julia").assign(prompt=ask("julia"))
+    base.loc[base.task_id.isin(["t0", "t1"]), "prompt"] = ask("r")          # asked in R on one side only
+    d = paired_difference(base, trained, iters=100)["heldout/t0.2/julia"]
+    assert d["problems"] == 2 and d["left_out_asked_in_another_language"] == 2
+    assert d["difference"] == pytest.approx(0.25)
+    clean = paired_difference(base.assign(prompt=ask("julia")), trained, iters=100)["heldout/t0.2/julia"]
+    assert clean["problems"] == 4 and "left_out_asked_in_another_language" not in clean
+
+
 def test_paired_report_keys_every_model_against_base():
     from rarelang.evaluate.compare import paired_report
     df = pd.concat([_frame("base", [0.0, 0.5] * 5), _frame("trained", [0.5, 0.5] * 5),

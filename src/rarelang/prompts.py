@@ -42,6 +42,19 @@ def first_test(tests: str, lang: str) -> str:
     return _balanced_call(tests, m.start()).strip() if m else ""
 
 
+_ASKED = re.compile(r"^Solve the following problem in (.+?)\. Answer with the complete ")
+
+
+def asked_language(prompt: str) -> str | None:
+    """The language an instruction prompt (``INSTRUCTION``) asks for, by its name (``julia``, ``r``); None
+    for any other text (MultiPL-E prompts, which name no language this way)."""
+    m = _ASKED.match(prompt or "")
+    if not m:
+        return None
+    from .languages import LANGUAGES
+    return next((name for name, lang in LANGUAGES.items() if lang.display == m.group(1)), None)
+
+
 SIGNATURE = "\n\nWrite it as a function with this signature:\n```{fence}\n{signature}\n```"
 
 

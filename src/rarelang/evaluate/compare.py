@@ -12,10 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 import math
+import zlib
 
 import numpy as np
 import pandas as pd
 
+from ..prompts import asked_language
 from .passk import pass_at_k
 
 KEYS = ["suite", "setting", "lang", "task_id"]
@@ -43,6 +45,16 @@ def with_protocol_suite(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def asked_elsewhere(df: pd.DataFrame) -> pd.Series:
+    """Rows whose prompt asks for another language than the row's problem is in (``prompts.asked_language``):
+    evaluations before 2026-11-25 showed held-out Julia problems that share a task id with a sampled R problem
+    the R prompt. Such an answer does not test the model on its problem."""
+    if "prompt" not in df or df.empty:
+        return pd.Series(False, index=df.index)
+    asked = df["prompt"].map(asked_language)
+    return asked.notna() & (asked != df["lang"])
+
+
 def per_problem(df: pd.DataFrame, k: int) -> pd.Series:
     """pass@k of every (suite, setting, lang, task_id) in a completions frame."""
     g = with_protocol_suite(df).groupby(KEYS)["passed"].agg(["size", "sum"])
@@ -55,11 +67,16 @@ def paired_difference(base: pd.DataFrame, other: pd.DataFrame, *, k: int = 1, it
     """For every (suite, setting, lang) both frames cover: mean pass@k of each model on the
     problems both answered, their difference (other - base) with a bootstrap CI over problems,
     and how many problems got better / worse."""
-    a, b = per_problem(base, k), per_problem(other, k)
+    # a problem either side was asked in another language is left out of the pair (and counted)
+    wrong = pd.concat([with_protocol_suite(f[asked_elsewhere(f)]) for f in (base, other)])
+    wrong = wrong.groupby(["suite", "setting", "lang"])["task_id"].nunique() if len(wrong) else pd.Series(dtype=int)
+    a, b = per_problem(base[~asked_elsewhere(base)], k), per_problem(other[~asked_elsewhere(other)], k)
     both = pd.concat({"base": a, "other": b}, axis=1, join="inner").dropna()
     out: dict[str, dict[str, Any]] = {}
-    rng = np.random.default_rng(seed)
     for (suite, setting, lang), g in both.groupby(level=["suite", "setting", "lang"]):
+        # each cell draws from its own seeded stream, so its CI does not depend on which other cells the
+        # frames hold (one stream for all made a cell's CI move when another suite was added or left out)
+        rng = np.random.default_rng([seed, zlib.crc32(f"{suite}/{setting}/{lang}".encode())])
         d = (g["other"] - g["base"]).to_numpy()
         idx = rng.integers(0, len(d), size=(iters, len(d)))
         boots = d[idx].mean(axis=1)
@@ -71,6 +88,8 @@ def paired_difference(base: pd.DataFrame, other: pd.DataFrame, *, k: int = 1, it
             "bootstrap_tail_le_0": float((boots <= 0).mean()),
             "better": int((d > 0).sum()), "worse": int((d < 0).sum()), "same": int((d == 0).sum()),
             "sign_test_p": sign_test(int((d > 0).sum()), int((d < 0).sum()))}
+        if wrong.get((suite, setting, lang), 0):
+            out[f"{suite}/{setting}/{lang}"]["left_out_asked_in_another_language"] = int(wrong[(suite, setting, lang)])
     return out
 
 

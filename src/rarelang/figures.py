@@ -411,7 +411,7 @@ def _v2_pair_rows(run: str, pairs: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append({"run": run, "suite": suite, "protocol": protocol, "lang": lang, "problems": d["problems"],
                      "base": d[f"base_pass@{k}"], "trained": d[f"other_pass@{k}"], "diff": d["difference"],
                      "ci": tuple(d["difference_ci95"]), "better": d["better"], "worse": d["worse"],
-                     "p": d.get("sign_test_p")})
+                     "p": d.get("sign_test_p"), "left_out": d.get("left_out_asked_in_another_language", 0)})
     return rows
 
 
@@ -485,6 +485,11 @@ def v2_markdown(runs: dict[str, dict[str, Any]]) -> str:
     out += ["", "| run | suite | protocol | language | problems | base | trained | difference [95% CI] | better/worse | sign test p |",
             "|---|---|---|---|---|---|---|---|---|---|"]
     out += ["| " + " | ".join(_v2_pair_cells(x, "–", "**")) + " |" for x in v2_rows(runs)]
+    left = [x for x in v2_rows(runs) if x["left_out"]]
+    if left:        # compare.py's left_out_asked_in_another_language
+        out += ["", "Left out of the pairs above (a side's prompt asked for another language: the task-id mix-up of "
+                "two-language evaluations before 2026-11-25): "
+                + "; ".join(f"{x['run']} {x['suite']} {x['lang']}: {x['left_out']} problems" for x in left) + "."]
     return "\n".join(out) + "\n"
 
 
@@ -497,7 +502,8 @@ def v2_numbers(runs: dict[str, dict[str, Any]]) -> str:
         out += [f"\\newcommand{{\\{base}Diff}}{{{x['diff']:+.3f}}}",
                 f"\\newcommand{{\\{base}CI}}{{[{lo:+.3f}, {hi:+.3f}]}}",
                 f"\\newcommand{{\\{base}Base}}{{{x['base']:.3f}}}",
-                f"\\newcommand{{\\{base}Trained}}{{{x['trained']:.3f}}}"]
+                f"\\newcommand{{\\{base}Trained}}{{{x['trained']:.3f}}}",
+                f"\\newcommand{{\\{base}Problems}}{{{x['problems']}}}"]
     for name, r in runs.items():
         f = v2_run_facts(r)
         out.append(f"\\newcommand{{\\{_macro('hv', name)}Steps}}{{{f['steps']}}}")

@@ -1,0 +1,69 @@
+"""scripts/reask.py: the held-out problems a stored evaluation asked in another language (the task-id mix-up
+before 2026-11-25) are selected from the split, re-asked, and their answers put in place of the old ones."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+from reask import merge, select  # noqa: E402
+
+from rarelang.prompts import INSTRUCTION  # noqa: E402
+
+ASK = {lang: INSTRUCTION.format(display=d, fence=lang, prompt="p") for lang, d in (("julia", "Julia"), ("r", "R"))}
+
+
+def _frame(model, cells, asked=None):
+    """cells: {(lang, task): [passed, ...]} → one row per sample, asked in its own language unless ``asked``."""
+    rows = []
+    for (lang, task), passes in cells.items():
+        for i, ok in enumerate(passes):
+            rows.append({"model": model, "suite": "heldout", "protocol": "chat", "setting": "t0.2", "lang": lang,
+                         "task_id": task, "sample": i, "passed": ok, "status": "passed" if ok else "tests_failed",
+                         "prompt": ASK[(asked or {}).get((lang, task), lang)], "completion": "c"})
+    return pd.DataFrame(rows)
+
+
+def test_select_finds_the_problems_asked_in_another_language():
+    stored = _frame("base", {("julia", "a"): [0, 0], ("julia", "b"): [1, 0], ("r", "a"): [1, 1]},
+                    asked={("julia", "a"): "r"})
+    split = pd.DataFrame({"lang": ["julia", "julia", "r"], "task_id": ["a", "b", "a"]})
+    assert select([stored], split).to_dict("records") == [{"lang": "julia", "task_id": "a"}]
+
+
+def test_merge_replaces_only_the_re_asked_cells_and_keeps_the_stored_model_name():
+    stored = _frame("trained", {("julia", "a"): [0, 0], ("julia", "b"): [1, 0], ("r", "a"): [1, 1]},
+                    asked={("julia", "a"): "r"})
+    new = pd.concat([_frame("unified-0.5b", {("julia", "a"): [1, 0]}), _frame("base", {("julia", "a"): [0, 0]})])
+    merged, rep = merge(stored, new, "unified-0.5b")
+    assert set(merged["model"]) == {"trained"} and len(merged) == len(stored)
+    a = merged[(merged.lang == "julia") & (merged.task_id == "a")]
+    assert list(a["passed"]) == [1, 0] and (a["prompt"] == ASK["julia"]).all()
+    assert rep["replaced_rows"] == 2 and rep["still_asked_elsewhere"] == 0
+    assert rep["heldout/julia"] == {"before": 0.25, "after": 0.5}
+    with pytest.raises(ValueError, match="another number of samples"):
+        merge(stored, _frame("unified-0.5b", {("julia", "a"): [1, 0, 1]}), "unified-0.5b")
+    with pytest.raises(ValueError, match="asked in another language"):
+        merge(stored, _frame("m", {("julia", "a"): [1, 0]}, asked={("julia", "a"): "r"}), "m")
+    with pytest.raises(ValueError, match="no answers of model"):
+        merge(stored, new, "nobody")
+
+
+def test_merge_cli_writes_the_frame_its_metrics_and_a_report(tmp_path):
+    stored = _frame("trained", {("julia", "a"): [0, 0], ("julia", "b"): [1, 0], ("r", "a"): [1, 1]},
+                    asked={("julia", "a"): "r"})
+    (tmp_path / "stored").mkdir()
+    stored.to_parquet(tmp_path / "stored" / "completions.parquet")
+    _frame("run", {("julia", "a"): [1, 1]}).to_parquet(tmp_path / "new.parquet")
+    r = subprocess.run([sys.executable, "scripts/reask.py", "-q", "merge", str(tmp_path / "stored" / "completions.parquet"),
+                        str(tmp_path / "new.parquet"), "--model", "run", "-o", str(tmp_path / "out")],
+                       cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert m["trained/heldout/t0.2/julia"]["pass@1"] == pytest.approx(0.75)
+    assert m["trained/heldout/t0.2/r"]["pass@1"] == pytest.approx(1.0)
+    assert json.loads((tmp_path / "out" / "reask.json").read_text())["replaced_problems"] == 1

@@ -226,3 +226,25 @@ def test_collect_run_takes_a_results_pack_and_the_adapter_validation_chose(tmp_p
     (c3 / f"results-{run}.tgz").write_bytes(pack[:50])
     with pytest.raises(SystemExit, match="not a readable results pack"):
         cr.main([run, str(c3), "--out", str(tmp_path / "headline4")])
+
+
+def test_collect_run_keeps_the_verdicts_of_manifests_it_did_not_bring(tmp_path):
+    """Re-checking an old manifest against today's checkout lists every later code change as a difference
+    (r-1.5b's CHECK.txt did, 2026-11-25): a later collect checks only the manifests it brought, keeps the
+    recorded verdict of the others, and says which commit each check compared with."""
+    cr = _collect_run_module()
+    params = _params(tmp_path)
+    good = manifest.build(REPO, params, [Path("configs/gpu-headline.yaml")], what="train")
+    run, res = "r-y", "./results/r-y/"
+    first = {f"{res}train/r-y/summary.json": b"{}", f"{res}manifest-train.json": json.dumps(good).encode()}
+    out = tmp_path / "headline"
+    assert cr.main([run, str(write_bundle(tmp_path / "d1", run, first)), "--out", str(out)]) == 0
+    check = out / run / "manifests" / "CHECK.txt"
+    assert "manifest-train.json: the repository holds what made it (checked against " in check.read_text()
+    check.write_text("manifest-train.json: as recorded when it came\n")
+    later = {f"{res}heldout-trained/metrics.json": b"{}",
+             f"{res}manifest-heldout-trained.json": json.dumps({**good, "what": "heldout-trained"}).encode()}
+    assert cr.main([run, str(write_bundle(tmp_path / "d2", run, later)), "--out", str(out)]) == 0
+    text = check.read_text()
+    assert "manifest-train.json: as recorded when it came" in text
+    assert "manifest-heldout-trained.json: the repository holds what made it" in text

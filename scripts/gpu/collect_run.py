@@ -21,7 +21,9 @@ Written (added to what is there: another machine's evaluation, the README, stay)
   logs/         train.log (its last 200 kB) and each evaluation's log as eval-<tag>.log
   adapter/      the bundled adapter (bf16), or the one WAIT_ADAPTER handed out (adapter/CHECKPOINT names it)
   manifests/    every manifest-*.json the run wrote, and CHECK.txt: what `scripts/manifest.py check`
-                finds different in this repository (and under --data-root) from what made the run
+                finds different in this repository (and under --data-root) from what made the run, for the
+                manifests this collect brought (with the commit it compared with); the others keep the verdict
+                recorded when they came
 Exit 1 when a manifest check finds a difference (the files are written all the same).
 """
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import subprocess
 import sys
 import tarfile
 from pathlib import Path
@@ -142,17 +145,51 @@ def place(run: str, files: dict[str, bytes], dest: Path) -> list[str]:
     return sorted(written)
 
 
-def check_manifests(dest: Path, data_root: Path | None) -> list[str]:
-    lines, differences = [], 0
+def _checked_at() -> str:
+    """The commit the check compares with (and whether the checkout differs from it)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True,
+                               text=True, check=True).stdout.strip()
+        return f"commit {head}" + (" with uncommitted changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "a checkout without git"
+
+
+def _blocks(text: str) -> dict[str, list[str]]:
+    """CHECK.txt's entries: each manifest's verdict line and its indented differences."""
+    out: dict[str, list[str]] = {}
+    for ln in text.splitlines():
+        if ln and not ln.startswith(" "):
+            out[ln.split(":", 1)[0]] = [ln]
+        elif out:
+            out[list(out)[-1]].append(ln)
+    return out
+
+
+def check_manifests(dest: Path, data_root: Path | None, fresh: set[str] | None = None) -> list[str]:
+    """Check the run's manifests against this checkout and write manifests/CHECK.txt. ``fresh``: the manifests
+    just collected; the others keep the verdict CHECK.txt recorded when they came (re-checked today they would
+    list every later code change as a difference). Returns the lines of the manifests checked now."""
+    cpath = dest / "manifests" / "CHECK.txt"
+    kept = _blocks(cpath.read_text()) if cpath.exists() else {}
+    lines, now, differences = [], [], 0
+    at = _checked_at()
     for mpath in sorted((dest / "manifests").glob("manifest-*.json")):
+        if fresh is not None and mpath.name not in fresh and mpath.name in kept:
+            lines += kept[mpath.name]
+            continue
         problems = manifest.check(json.loads(mpath.read_text()), REPO, data_root)
         differences += len(problems)
-        lines.append(f"{mpath.name}: " + ("the repository holds what made it" if not problems
-                                          else f"{len(problems)} difference(s)"))
-        lines += [f"  {p}" for p in problems]
+        block = [f"{mpath.name}: " + ("the repository holds what made it" if not problems
+                                      else f"{len(problems)} difference(s)") + f" (checked against {at})"]
+        block += [f"  {p}" for p in problems]
+        lines += block
+        now += block
     if lines:
-        (dest / "manifests" / "CHECK.txt").write_text("\n".join(lines) + "\n")
-    return lines if differences else [ln for ln in lines if not ln.startswith("  ")]
+        cpath.write_text("\n".join(lines) + "\n")
+    return now if differences else [ln for ln in now if not ln.startswith("  ")]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"collect_run: {len(written)} file(s) → {dest}", file=sys.stderr)
     for rel in written:
         print(f"  {rel}", file=sys.stderr)
-    report = check_manifests(dest, a.data_root)
+    report = check_manifests(dest, a.data_root, {Path(w).name for w in written if w.startswith("manifests/")})
     for line in report:
         print(line)
     if not report:

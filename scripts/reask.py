@@ -121,11 +121,12 @@ def main() -> int:
     old = json.loads(mpath.read_text()) if mpath.exists() else {}
     ks = sorted({int(k.split("@")[1]) for m in old.values() for k in m if k.startswith("pass@") and "_" not in k}) or [1]
     new = metrics_of(merged, ks, iters, seed, old)
-    touched = {k for k in report if "/" in k}           # suite/lang entries that got new answers
-    # a check of the recomputation itself: entries of untouched suites and languages come out as stored
+    # a check of the recomputation itself: the entries of every (suite, language) that got no new answer come
+    # out as stored (metric keys: model/suite[+completion]/setting/lang)
+    touched = {tuple(k.split("/")) for k in report if "/" in k}          # report's "suite/lang" entries
     report["untouched_metrics_reproduce"] = all(
-        new[k] == old[k] for k in new if k in old and not any(k.split("/")[1].split("+")[0] == t.split("/")[0]
-                                                                  and k.endswith("/" + t.split("/")[1]) for t in touched))
+        new[k] == old[k] for k in new
+        if k in old and (k.split("/")[1].split("+")[0], k.split("/")[-1]) not in touched)
     write_json(out / "metrics.json", new)
     write_json(out / "reask.json", {"command": "python scripts/reask.py " + " ".join(sys.argv[1:]), **report})
     print(json.dumps(report, indent=1))

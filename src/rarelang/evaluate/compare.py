@@ -68,9 +68,10 @@ def paired_difference(base: pd.DataFrame, other: pd.DataFrame, *, k: int = 1, it
     problems both answered, their difference (other - base) with a bootstrap CI over problems,
     and how many problems got better / worse."""
     # a problem either side was asked in another language is left out of the pair (and counted)
-    wrong = pd.concat([with_protocol_suite(f[asked_elsewhere(f)]) for f in (base, other)])
+    wb, wo = asked_elsewhere(base), asked_elsewhere(other)
+    wrong = pd.concat([with_protocol_suite(base[wb]), with_protocol_suite(other[wo])])
     wrong = wrong.groupby(["suite", "setting", "lang"])["task_id"].nunique() if len(wrong) else pd.Series(dtype=int)
-    a, b = per_problem(base[~asked_elsewhere(base)], k), per_problem(other[~asked_elsewhere(other)], k)
+    a, b = per_problem(base[~wb], k), per_problem(other[~wo], k)
     both = pd.concat({"base": a, "other": b}, axis=1, join="inner").dropna()
     out: dict[str, dict[str, Any]] = {}
     for (suite, setting, lang), g in both.groupby(level=["suite", "setting", "lang"]):

@@ -35,9 +35,8 @@ import pandas as pd
 from _common import setup, stage_parser, write_json
 from rarelang.evaluate.compare import asked_elsewhere
 from rarelang.evaluate.run import summarize
-from rarelang.params import default
 from rarelang.schema import read_table, write_table
-from rescore import metrics_of
+from rescore import recomputed_metrics
 
 CELL = ["suite", "protocol", "setting", "lang", "task_id"]
 
@@ -112,15 +111,13 @@ def main() -> int:
     except ValueError as e:
         sys.exit(f"reask merge: {e}")
     ep = params.get("evaluate") or {}
-    iters, seed = int(ep.get("bootstrap", 2000)), int(ep.get("seed", default("evaluate.seed", 0)))
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     merged.to_parquet(out / "completions.parquet", index=False)
     mpath = Path(args.stored).with_name(Path(args.stored).name.replace("completions", "metrics", 1)
                                         .replace(".parquet", ".json"))
     old = json.loads(mpath.read_text()) if mpath.exists() else {}
-    ks = sorted({int(k.split("@")[1]) for m in old.values() for k in m if k.startswith("pass@") and "_" not in k}) or [1]
-    new = metrics_of(merged, ks, iters, seed, old)
+    new = recomputed_metrics(merged, ep, old)
     # a check of the recomputation itself: the entries of every (suite, language) that got no new answer come
     # out as stored (metric keys: model/suite[+completion]/setting/lang)
     touched = {tuple(k.split("/")) for k in report if "/" in k}          # report's "suite/lang" entries

@@ -53,6 +53,14 @@ def metrics_of(df: pd.DataFrame, ks: list[int], iters: int, seed: int, old: dict
     return metrics
 
 
+def recomputed_metrics(df: pd.DataFrame, ep: dict, old: dict) -> dict:
+    """metrics_of with the settings the stored metrics were made with: the k's of ``old``'s pass@k entries, the
+    params' bootstrap iterations and seed (scripts/evaluate.py's)."""
+    iters, seed = int(ep.get("bootstrap", 2000)), int(ep.get("seed", default("evaluate.seed", 0)))
+    ks = sorted({int(k.split("@")[1]) for m in old.values() for k in m if k.startswith("pass@") and "_" not in k}) or [1]
+    return metrics_of(df, ks, iters, seed, old)
+
+
 def rebuilt_programs(df: pd.DataFrame, problems: dict) -> pd.Series:
     """Each MultiPL-E row's program as today's rule builds it from the stored completion (program_for; "" for
     an answer with no usable code); rows of other suites keep their stored program."""
@@ -67,7 +75,6 @@ def retry(args, params: dict, ep: dict, mdir: Path, out: Path, statuses: set[str
           only_changed: bool = False) -> int:
     """Re-run the rows with these statuses (their stored programs), or (only_changed) the rows whose program
     today's rule builds differently (with the new program), file by file; report what changed."""
-    iters, seed = int(ep.get("bootstrap", 2000)), int(ep.get("seed", default("evaluate.seed", 0)))
     frames = {Path(p): pd.read_parquet(p) for p in args.completions}
     names = [p.parent.name for p in frames]
     if len(set(names)) < len(names):
@@ -107,8 +114,7 @@ def retry(args, params: dict, ep: dict, mdir: Path, out: Path, statuses: set[str
         # the metrics written with this frame: completions.parquet → metrics.json, completions-X → metrics-X
         mpath = p.parent / p.name.replace("completions", "metrics", 1).replace(".parquet", ".json")
         old = json.loads(mpath.read_text()) if mpath.exists() else {}
-        ks = sorted({int(k.split("@")[1]) for m in old.values() for k in m if k.startswith("pass@") and "_" not in k}) or [1]
-        new = metrics_of(df, ks, iters, seed, old)
+        new = recomputed_metrics(df, ep, old)
         rows = df.loc[todo[p]]
         touched = {metric_key(r.model, r.suite, r.protocol, r.setting, r.lang) for r in rows.itertuples()}
         # a check of the recomputation itself: entries with no re-run row come out as before

@@ -484,8 +484,9 @@ def v2_markdown(runs: dict[str, dict[str, Any]]) -> str:
     out += ["| " + " | ".join(_v2_run_cells(name, v2_run_facts(r), "–", "→")) + " |" for name, r in runs.items()]
     out += ["", "| run | suite | protocol | language | problems | base | trained | difference [95% CI] | better/worse | sign test p |",
             "|---|---|---|---|---|---|---|---|---|---|"]
-    out += ["| " + " | ".join(_v2_pair_cells(x, "–", "**")) + " |" for x in v2_rows(runs)]
-    left = [x for x in v2_rows(runs) if x["left_out"]]
+    rows = v2_rows(runs)
+    out += ["| " + " | ".join(_v2_pair_cells(x, "–", "**")) + " |" for x in rows]
+    left = [x for x in rows if x["left_out"]]
     if left:        # compare.py's left_out_asked_in_another_language
         out += ["", "Left out of the pairs above (a side's prompt asked for another language: the task-id mix-up of "
                 "two-language evaluations before 2026-11-25): "

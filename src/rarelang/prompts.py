@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from .languages import get_language
+from .languages import LANGUAGES, get_language
 
 INSTRUCTION = ("Solve the following problem in {display}. Answer with the complete {display} code in a "
                "single ```{fence} code block; do not write tests.\n\n{prompt}")
@@ -42,7 +42,8 @@ def first_test(tests: str, lang: str) -> str:
     return _balanced_call(tests, m.start()).strip() if m else ""
 
 
-_ASKED = re.compile(r"^Solve the following problem in (.+?)\. Answer with the complete ")
+# INSTRUCTION up to its language's name, then the name (read from the template, so the two cannot drift apart)
+_ASKED = re.compile(re.escape(INSTRUCTION.split("{display}")[0]) + "(.+?)" + re.escape(INSTRUCTION.split("{display}")[1]))
 
 
 def asked_language(prompt: str) -> str | None:
@@ -51,7 +52,6 @@ def asked_language(prompt: str) -> str | None:
     m = _ASKED.match(prompt or "")
     if not m:
         return None
-    from .languages import LANGUAGES
     return next((name for name, lang in LANGUAGES.items() if lang.display == m.group(1)), None)
 
 

@@ -249,3 +249,42 @@ def test_bench_records_the_reward_workers_the_run_used_not_a_setting_or_the_cpu_
     assert reward_workers({"sandbox_workers_per_rank": 14, "machine": {"workers": "auto"}}) == 14
     assert reward_workers({"sandbox": {"workers": 6}}) == 6                 # a config from before the pool's count
     assert reward_workers({"machine": {"workers": "auto"}}) is None          # unknown: the caller says what it assumes
+
+
+def test_two_models_staged_on_one_machine_keep_their_pieces_apart(tmp_path):
+    """`install.sh model` gathers each carried folder's pieces in a folder of its own: the 0.5B and the 1.5B
+    students were staged on one machine with their pieces interleaved across calls (2026-11-25). With one
+    shared folder, the second model's pieces overwrote the first's and its sha256 check failed."""
+    import hashlib
+    import os
+    import shutil
+    stage, carried = tmp_path / "stage", {}
+    for name in ("model", "model-1.5b"):
+        whole = f"weights of {name}\n".encode() * 1000
+        d = tmp_path / "src" / name
+        d.mkdir(parents=True)
+        pieces = [whole[:len(whole) // 2], whole[len(whole) // 2:]]
+        for i, piece in enumerate(pieces):
+            (d / f"part{i:02d}").write_bytes(piece)
+        (d / "SHA256SUMS").write_text("".join(f"{hashlib.sha256(p).hexdigest()}  part{i:02d}\n" for i, p in enumerate(pieces)))
+        (d / "WHOLE.sha256").write_text(hashlib.sha256(whole).hexdigest() + "\n")
+        (d / "NAME").write_text(f"{name}.gguf\n")
+        carried[name] = (d, whole)
+
+    def call(name, part):
+        """One device call carrying one piece (and the sums) of one model's folder."""
+        src, _ = carried[name]
+        dest = tmp_path / "call" / ".gpu" / name
+        shutil.rmtree(tmp_path / "call", ignore_errors=True)
+        dest.mkdir(parents=True)
+        for f in (part, "SHA256SUMS", "WHOLE.sha256", "NAME"):
+            shutil.copy(src / f, dest / f)
+        return subprocess.run(["bash", str(REPO / "scripts/gpu/install.sh"), "model"], cwd=tmp_path / "call",
+                              env={**os.environ, "STAGE": str(stage), "MODEL_PIECES": f".gpu/{name}"},
+                              capture_output=True, text=True, timeout=60)
+
+    for name, part in (("model", "part00"), ("model-1.5b", "part00"), ("model", "part01"), ("model-1.5b", "part01")):
+        r = call(name, part)
+        assert r.returncode == 0, r.stdout + r.stderr
+    for name, (_, whole) in carried.items():
+        assert (stage / "models" / "gguf" / f"{name}.gguf").read_bytes() == whole

@@ -14,7 +14,7 @@
 # Idempotent; everything lands outside the working tree (/opt, /root/stage), so it survives
 # between calls while the machine stays warm. Pieces are sha256-checked.
 set -euo pipefail
-STAGE=/root/stage
+STAGE="${STAGE:-/root/stage}"     # tests point it elsewhere
 mkdir -p "$STAGE"
 
 # collect SRC DEST: copy the pieces carried in this call; succeed (0) once all listed pieces are there
@@ -32,6 +32,9 @@ collect() {
   if [ "$have" -lt "$want" ]; then echo "install: $have of $want piece(s) of $src so far"; return 1; fi
   (cd "$dest" && sha256sum -c --quiet SHA256SUMS) || { echo "install: a piece of $src is corrupt" >&2; exit 1; }
 }
+
+# the model folder this call carries (MODEL_PIECES) and where its pieces gather on the device (model, model-wait)
+mtag=$(basename "${MODEL_PIECES:-.gpu/model}"); mp=$STAGE/model-pieces/$mtag
 
 case "${1:-base}" in
 base)
@@ -99,7 +102,6 @@ unsloth)
   fi
   ;;
 model)
-  mp=$STAGE/model-pieces/$(basename "${MODEL_PIECES:-.gpu/model}"); mtag=$(basename "$mp")
   if collect "${MODEL_PIECES:-.gpu/model}" "$mp"; then
     name=$(cat "$mp/NAME")
     mkdir -p "$STAGE/models/gguf"
@@ -127,7 +129,6 @@ model)
   fi
   ;;
 model-wait)
-  mp=$STAGE/model-pieces/$(basename "${MODEL_PIECES:-.gpu/model}"); mtag=$(basename "$mp")
   [ -f "$mp/NAME" ] || { echo "install: no pieces of ${MODEL_PIECES:-.gpu/model} carried yet (install.sh model)" >&2; exit 1; }
   name=$(cat "$mp/NAME"); hf="$STAGE/models/hf/${name%.gguf}"
   # the conversion did not start (the site came after the model) or failed: start it now

@@ -284,6 +284,22 @@ def test_attribution_classifies_programs_with_the_real_parsers():
     assert rows["trained"]["share_truncated"] == 0.5     # the unclosed fence around code that does not parse
 
 
+def test_attribution_counts_an_answer_up_to_a_control_token_written_as_text():
+    # the 1.5B students ran on after `<|fim_prefix|>` (the program is cut there: programs.stop_at_stop_tokens);
+    # the text after it never ran and must not lengthen the answer
+    from rarelang.evaluate.attribution import attribution_table, used_chars
+    from rarelang.evaluate.programs import stop_at_stop_tokens
+    leaked = "  x + 1\n}<|fim_prefix|># Given a positive integer n, ...\nf <- function(n) {\n"
+    assert used_chars(leaked) == len("  x + 1\n}") == len(stop_at_stop_tokens(leaked, ["\n#"]))
+    assert used_chars("  x + 1\n}\n") == len("  x + 1\n}\n")
+    df = pd.DataFrame({"model": ["base", "trained"], "suite": "humaneval", "lang": "r", "task_id": "HumanEval_1",
+                       "passed": [True, True], "protocol": "completion", "prompt": "f <- function(x) {\n",
+                       "entry_point": "f", "completion": ["  x + 1\n}\n", leaked],
+                       "program": ["f <- function(x) {\n  x + 1\n}\n"] * 2})
+    rows = {r["model"]: r for r in attribution_table(df)}
+    assert rows["trained"]["mean_completion_chars"] == len("  x + 1\n}") == rows["base"]["mean_completion_chars"] - 1
+
+
 def test_heldout_sample_is_fixed_per_language():
     from rarelang.evaluate.run import sample_per_language
     from rarelang.evaluate.suites import Problem

@@ -49,6 +49,19 @@ def test_a_typo_is_an_error_that_names_the_nearest_key(overlay, expected):
     assert any(expected in e for e in errors), errors
 
 
+@pytest.mark.parametrize("old, new", sorted(__import__("rarelang.machine").machine.MOVED_FROM_SANDBOX.items()))
+def test_every_machine_setting_left_in_sandbox_is_refused_by_its_new_name(old, new):
+    """One table (rarelang.machine) says where each machine setting lives now: the params check and
+    SandboxConfig both refuse its old key by the new name (the hand-written list had no sandbox.scratch_dir)."""
+    from rarelang.sandbox.config import SandboxConfig
+    value = {"sandbox.apptainer": {"bin": "apptainer"}, "sandbox.extra_binds": ["/opt"]}.get(old, "x")
+    errors = check(apply_overlay(REF, {old: value}), REF, check_grpo=False)
+    assert f"{old} is now called {new}" in " ".join(errors), errors
+    params = apply_overlay({"sandbox": {"julia": {}, "r": {}}}, {old: value})
+    with pytest.raises(ValueError, match=f"{old} is now called {new}"):
+        SandboxConfig.from_params(params)
+
+
 @pytest.mark.parametrize("overlay, expected", [
     ({"train.grpo.max_steps": "300"}, "train.grpo.max_steps: expected integer (as in params.yaml: 2), got string '300'"),
     ({"train.lora.r": 16.5}, "train.lora.r: expected integer"),

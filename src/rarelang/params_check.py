@@ -26,6 +26,8 @@ from typing import Any
 
 import yaml
 
+from .machine import MOVED_FROM_SANDBOX
+
 # dotted paths whose children are names chosen by the user
 FREE_NAMES = {"evaluate.models", "prior_work.sets", "machine.r_env", "machine.julia_env", "machine.apptainer.images"}
 # what a model under evaluate.models may set (scripts/evaluate.py, rarelang.llm.make_generator)
@@ -40,12 +42,9 @@ RENAMED = {"seed": "prior_work",
            # "backend" meant four things; only the sandbox's is left (machine.sandbox_backend: bwrap | apptainer | none)
            "translate.backend": "translate.provider", "translate.replay_backend": "translate.replay_provider",
            "train.backend": "train.framework",
-           # where and how fast programs run moved to `machine` (no DVC stage depends on it)
-           "sandbox.backend": "machine.sandbox_backend", "sandbox.workers": "machine.workers",
-           "sandbox.spare_workers": "machine.spare_workers", "sandbox.max_jobs_per_worker": "machine.max_jobs_per_worker",
-           "sandbox.extra_binds": "machine.extra_binds", "sandbox.apptainer": "machine.apptainer",
-           "sandbox.julia.bin": "machine.julia_bin", "sandbox.r.bin": "machine.rscript_bin",
-           "sandbox.julia.env": "machine.julia_env", "sandbox.r.env": "machine.r_env"}
+           # where and how fast programs run moved to `machine` (no DVC stage depends on it); one table
+           # (rarelang.machine) lists those keys for this check and for SandboxConfig
+           **MOVED_FROM_SANDBOX}
 RENAMED_MODEL_KEYS = {"backend": "engine"}      # under evaluate.models.<name>
 RENAMED_VALUES = {("data.source", "seed"): "prior_work"}
 # keys that may be set although params.yaml leaves them out (documented where they are read)

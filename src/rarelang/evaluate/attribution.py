@@ -3,7 +3,8 @@
 For each model × suite × protocol × language of a completions frame: pass@1, and the share of
 programs with top-level code besides definitions (calls such as "example usage", loops, prints),
 with package imports (Julia ``using``/``import``, R ``library``/``require``), answers cut at the
-token limit, the mean completion length, and pass@1 on the problems whose prompt names the
+token limit, the mean completion length (up to a control token written as text, where the program
+ends too: ``programs.stop_at_stop_tokens``), and pass@1 on the problems whose prompt names the
 function the tests call. The programs are classified with the real parsers (Julia
 ``Meta.parse``, R ``parse``), top-level expression by top-level expression.
 """
@@ -21,6 +22,7 @@ import pandas as pd
 from ..languages import get_language
 from ..sandbox import SandboxConfig
 from .passk import mean_pass_at_k
+from .programs import CONTROL_TOKEN
 
 _JULIA = r'''
 defhead = (:function, :macro, :struct, :abstract, :primitive, :module, :const, :global)
@@ -129,6 +131,15 @@ def truncated(completion: str, protocol: str, parsed: bool = False) -> bool | No
     return completion.count("```") % 2 == 1 and not parsed
 
 
+def used_chars(completion: str) -> int:
+    """The length of the part of an answer that can reach a program: up to the first control token written
+    as text (``<|fim_prefix|>``…; ``programs.CONTROL_TOKEN``), where the program is cut too. The dequantized
+    1.5B students write such tokens and run on after them; counting that text made their completion-protocol
+    answers look several times longer than what was run."""
+    m = CONTROL_TOKEN.search(completion)
+    return m.start() if m else len(completion)
+
+
 def _pass1(g: pd.DataFrame) -> float | None:
     per = g.groupby("task_id")["passed"].agg(["size", "sum"])
     return float(mean_pass_at_k(per["size"].tolist(), per["sum"].tolist(), 1)) if len(per) else None
@@ -163,7 +174,7 @@ def attribution_table(df: pd.DataFrame, names_entry: pd.Series | None = None) ->
             "share_imports": float(with_code["imports"].mean()) if len(with_code) else None,
             "share_unparsable": float((~with_code["parsed"]).mean()) if len(with_code) else None,
             "share_truncated": (float(g["truncated"].astype(float).mean()) if protocol == "chat" else None),
-            "mean_completion_chars": float(g["completion"].fillna("").str.len().mean()),
+            "mean_completion_chars": float(g["completion"].fillna("").map(used_chars).mean()),
             "problems_naming_entry": int(named["task_id"].nunique()),
             "pass@1_naming_entry": _pass1(named) if len(named) else None,
             "pass@1_hidden_entry": _pass1(hidden) if len(hidden) else None,

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ..machine import machine_settings, moved_keys
 from ..params import load_params, section
 
 
@@ -59,9 +60,7 @@ class SandboxConfig:
         if params is None:
             params = load_params()
         sec = dict(section(params, "sandbox"))
-        moved = {f"sandbox.{k}": f"machine.{m}" for m, k in MACHINE_FIELDS.items() if k in sec}
-        moved.update({f"sandbox.{n}.{k}": f"machine.{m}" for m, (n, k) in MACHINE_NESTED.items()
-                      if k in (sec.get(n) or {})})
+        moved = moved_keys(sec)
         if moved:
             raise ValueError("params.yaml: " + "; ".join(f"{a} is now called {b}" for a, b in moved.items())
                              + " (where and how fast programs run is the machine's, not the experiment's)")
@@ -82,26 +81,3 @@ class SandboxConfig:
                 merged.update(sec[nested] or {})
                 sec[nested] = merged
         return cls(**sec)
-
-
-# params.yaml ``machine`` (where and how fast programs run) → SandboxConfig's fields; the ``sandbox``
-# section holds what decides an outcome (limits, interpreter modes), which DVC stages depend on
-MACHINE_FIELDS = {"sandbox_backend": "backend", "workers": "workers", "spare_workers": "spare_workers",
-                  "max_jobs_per_worker": "max_jobs_per_worker", "extra_binds": "extra_binds",
-                  "apptainer": "apptainer", "scratch_dir": "scratch_dir"}
-MACHINE_NESTED = {"julia_bin": ("julia", "bin"), "rscript_bin": ("r", "bin"),
-                  "julia_env": ("julia", "env"), "r_env": ("r", "env")}   # the interpreters' environment (library paths)
-
-
-def machine_settings(machine: dict[str, Any]) -> dict[str, Any]:
-    """The ``machine`` section as SandboxConfig keyword arguments (``julia_bin`` → ``julia: {bin: …}``)."""
-    out: dict[str, Any] = {}
-    for k, v in machine.items():
-        if k in MACHINE_FIELDS:
-            out[MACHINE_FIELDS[k]] = v
-        elif k in MACHINE_NESTED:
-            nested, key = MACHINE_NESTED[k]
-            out.setdefault(nested, {})[key] = v
-        else:
-            raise ValueError(f"params.yaml machine: unknown key {k!r}; known: {sorted({**MACHINE_FIELDS, **MACHINE_NESTED})}")
-    return out

@@ -13,7 +13,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: gpu-stage gpu-stage-1.5b gpu-collect containers setup setup-system setup-julia setup-python models repro bench-train figures setup-paper paper test test-fast bench check-seed clean help
+.PHONY: gpu-stage gpu-data gpu-stage-1.5b gpu-collect containers setup setup-system setup-julia setup-python models repro bench-train figures setup-paper paper test test-fast bench check-seed clean help
 
 help:
 	@echo "make setup       install everything (idempotent: a second run is fast and changes nothing)"
@@ -62,6 +62,10 @@ figures: setup-python
 # the GPU machine lacks R, bubblewrap, TRL and the model: build the pieces it needs (docs/GPU.md)
 gpu-stage: setup-python
 	bash scripts/gpu/stage.sh
+
+# the seed split + MultiPL-E files alone (.gpu/data; also what attribution.py/reask.py read here)
+gpu-data: setup-python
+	bash scripts/gpu/stage_data.sh
 
 # the 1.5B student's pieces (.gpu/model-1.5b, carried with MODEL_PIECES=.gpu/model-1.5b; docs/GPU.md)
 gpu-stage-1.5b: setup-python

@@ -21,6 +21,15 @@ answers in place of the old ones.
 
    Then copy OUT's files over the stored ones (keeping the device's as completions-device.parquet and
    metrics-device.json, as scripts/rescore.py's users did) and re-run scripts/compare.py.
+
+3. ``apply``: ``merge`` for every stored frame at once, in place. The re-ask configs name each model after the
+   frame it stands in for (REASKED below: ``base-0.5b`` → unified-0.5b/eval/base, ``r-0.5b`` →
+   r-0.5b/eval/trained, …); each frame gets the new answers, its metrics.json recomputed and a reask.json
+   beside it (the replaced answers stay in git's history). Then ``python scripts/recompute.py`` brings every
+   paired.json and attribution table up to date:
+
+       python scripts/reask.py apply /work/.device/NN/reask-0.5b/completions.parquet \
+           /work/.device/MM/reask-1.5b/completions.parquet
 """
 
 from __future__ import annotations
@@ -39,6 +48,21 @@ from rarelang.schema import read_table, write_table
 from rescore import recomputed_metrics
 
 CELL = ["suite", "protocol", "setting", "lang", "task_id"]
+# a re-ask evaluation's model (configs/gpu-eval-v2-reask-julia-{0.5b,1.5b}.yaml) → the stored frame (under
+# results/headline) whose mis-asked answers it replaces: every committed frame with answers asked in another
+# language but the unified-0.5b pre-pass (1,000 problems at other settings; prepass_filter.py counts its mis-asked
+# problems as unseen)
+REASKED = {
+    "base-0.5b": "unified-0.5b/eval/base/completions.parquet",
+    "unified-0.5b": "unified-0.5b/eval/trained/completions.parquet",
+    "r-0.5b": "r-0.5b/eval/trained/completions.parquet",
+    "r-0.5b-long": "r-0.5b-long/eval/trained/completions.parquet",
+    "r-0.5b-g16": "r-0.5b-g16/eval/trained/completions.parquet",
+    "r-0.5b-lr1e4": "r-0.5b-lr1e4/eval/trained/completions.parquet",
+    "base-1.5b": "unified-1.5b/eval/base/completions.parquet",
+    "unified-1.5b": "unified-1.5b/eval/trained/completions.parquet",
+    "unified-1.5b-step300": "unified-1.5b/eval-step300/trained/completions.parquet",
+}
 
 
 def select(frames: list[pd.DataFrame], split: pd.DataFrame) -> pd.DataFrame:
@@ -93,7 +117,10 @@ def main() -> int:
     m.add_argument("new")
     m.add_argument("--model", default=None, help="the new frame's model to take (default: the stored model's name)")
     m.add_argument("-o", "--out-dir", required=True)
-    for p in (s, m):      # also after the subcommand (SUPPRESS: not given there, the top-level value stays)
+    a = sub.add_parser("apply", help="merge for every stored frame (REASKED), in place")
+    a.add_argument("new", nargs="+", help="the re-ask evaluations' completions parquets")
+    a.add_argument("--root", default="results/headline", help="where the stored frames are")
+    for p in (s, m, a):      # also after the subcommand (SUPPRESS: not given there, the top-level value stays)
         p.add_argument("--params", default=argparse.SUPPRESS, help="params.yaml (default: the repository's)")
         p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
     args = ap.parse_args()
@@ -105,30 +132,53 @@ def main() -> int:
         write_table(rows, args.output, "processed")
         print(json.dumps(rows.groupby("lang").size().to_dict()), file=sys.stderr)
         return 0
-    stored = pd.read_parquet(args.stored)
-    try:
-        merged, report = merge(stored, pd.read_parquet(args.new), args.model)
-    except ValueError as e:
-        sys.exit(f"reask merge: {e}")
     ep = params.get("evaluate") or {}
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    merged.to_parquet(out / "completions.parquet", index=False)
-    mpath = Path(args.stored).with_name(Path(args.stored).name.replace("completions", "metrics", 1)
-                                        .replace(".parquet", ".json"))
+    try:
+        if args.cmd == "merge":
+            report = write_merged(Path(args.stored), pd.read_parquet(args.new), args.model, Path(args.out_dir), ep,
+                                  "python scripts/reask.py " + " ".join(sys.argv[1:]))
+            print(json.dumps(report, indent=1))
+            return 0
+        new = pd.concat([pd.read_parquet(p) for p in args.new], ignore_index=True)
+        unknown = sorted(set(new["model"]) - set(REASKED))
+        if unknown:
+            raise ValueError(f"model(s) {unknown} stand in for no stored frame (REASKED has {sorted(REASKED)})")
+        root = Path(args.root)
+        for model, rel in REASKED.items():
+            if model not in set(new["model"]):
+                print(f"{model}: not in the new answers; {rel} keeps its mis-asked rows", file=sys.stderr)
+                continue
+            stored = root / rel
+            rep = write_merged(stored, new, model, stored.parent, ep,
+                               "python scripts/reask.py " + " ".join(sys.argv[1:]))
+            print(f"{model} → {rel}: {rep['replaced_rows']} rows of {rep['replaced_problems']} problems replaced; "
+                  + "; ".join(f"{k} {v['before']:.3f} → {v['after']:.3f}" for k, v in rep.items()
+                              if isinstance(v, dict)), file=sys.stderr)
+    except ValueError as e:
+        sys.exit(f"reask {args.cmd}: {e}")
+    print("now: python scripts/recompute.py (every paired.json and attribution table), then make figures",
+          file=sys.stderr)
+    return 0
+
+
+def write_merged(stored_path: Path, new: pd.DataFrame, model: str | None, out: Path, ep: dict, command: str) -> dict:
+    """``merge`` of one stored frame, written to ``out`` (completions.parquet, metrics.json, reask.json)."""
+    stored = pd.read_parquet(stored_path)
+    merged, report = merge(stored, new, model)
+    mpath = stored_path.with_name(stored_path.name.replace("completions", "metrics", 1).replace(".parquet", ".json"))
     old = json.loads(mpath.read_text()) if mpath.exists() else {}
-    new = recomputed_metrics(merged, ep, old)
+    metrics = recomputed_metrics(merged, ep, old)
     # a check of the recomputation itself: the entries of every (suite, language) that got no new answer come
     # out as stored (metric keys: model/suite[+completion]/setting/lang)
     touched = {tuple(k.split("/")) for k in report if "/" in k}          # report's "suite/lang" entries
     report["untouched_metrics_reproduce"] = all(
-        new[k] == old[k] for k in new
+        metrics[k] == old[k] for k in metrics
         if k in old and (k.split("/")[1].split("+")[0], k.split("/")[-1]) not in touched)
-    write_json(out / "metrics.json", new)
-    write_json(out / "reask.json", {"command": "python scripts/reask.py " + " ".join(sys.argv[1:]), **report})
-    print(json.dumps(report, indent=1))
-    return 0
-
+    out.mkdir(parents=True, exist_ok=True)
+    merged.to_parquet(out / "completions.parquet", index=False)
+    write_json(out / "metrics.json", metrics)
+    write_json(out / "reask.json", {"command": command, **report})
+    return report
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -67,3 +67,55 @@ def test_merge_cli_writes_the_frame_its_metrics_and_a_report(tmp_path):
     assert m["trained/heldout/t0.2/julia"]["pass@1"] == pytest.approx(0.75)
     assert m["trained/heldout/t0.2/r"]["pass@1"] == pytest.approx(1.0)
     assert json.loads((tmp_path / "out" / "reask.json").read_text())["replaced_problems"] == 1
+
+
+def test_reasked_names_every_committed_frame_with_answers_asked_in_another_language():
+    """REASKED (which stored frame each re-ask model stands in for) must cover every committed evaluation frame
+    that holds mis-asked answers, and the re-ask configs must name exactly its models."""
+    import yaml
+    from reask import REASKED
+    from rarelang.evaluate.compare import asked_elsewhere
+    root = REPO / "results" / "headline"
+    mixed = set()
+    for p in root.rglob("completions.parquet"):
+        df = pd.read_parquet(p)
+        if {"prompt", "model", "suite"} <= set(df.columns) and "prepass" not in p.parts and asked_elsewhere(df).any():
+            mixed.add(str(p.relative_to(root)))
+    assert mixed == set(REASKED.values())
+    names = set()
+    for size in ("0.5b", "1.5b"):
+        cfg = yaml.safe_load((REPO / "configs" / f"gpu-eval-v2-reask-julia-{size}.yaml").read_text())
+        names |= set(cfg["evaluate.models"])
+        assert all(n.endswith(size) or f"-{size}-" in n for n in cfg["evaluate.models"]), cfg["evaluate.models"]
+    assert names == set(REASKED)
+
+
+def test_apply_merges_each_model_into_the_frame_it_stands_in_for(tmp_path, monkeypatch):
+    import reask
+    root = tmp_path / "headline"
+    stored = {"base-0.5b": _frame("base", {("julia", "a"): [0, 0], ("r", "a"): [1, 0]}, asked={("julia", "a"): "r"}),
+              "r-0.5b": _frame("trained", {("julia", "a"): [0, 0], ("r", "a"): [1, 1]}, asked={("julia", "a"): "r"})}
+    table = {"base-0.5b": "u/eval/base/completions.parquet", "r-0.5b": "r/eval/trained/completions.parquet",
+             "base-1.5b": "v/eval/base/completions.parquet"}
+    for model, rel in table.items():
+        (root / rel).parent.mkdir(parents=True)
+        stored.get(model, stored["base-0.5b"]).to_parquet(root / rel)
+    monkeypatch.setattr(reask, "REASKED", table)
+    new = pd.concat([_frame("base-0.5b", {("julia", "a"): [1, 0]}), _frame("r-0.5b", {("julia", "a"): [1, 1]})])
+    new.to_parquet(tmp_path / "new.parquet")
+    monkeypatch.setattr(sys, "argv", ["reask.py", "-q", "apply", str(tmp_path / "new.parquet"), "--root", str(root)])
+    assert reask.main() == 0
+    base = pd.read_parquet(root / table["base-0.5b"])
+    trained = pd.read_parquet(root / table["r-0.5b"])
+    assert set(base["model"]) == {"base"} and set(trained["model"]) == {"trained"}
+    assert list(base[base.lang == "julia"]["passed"]) == [1, 0] and list(trained[trained.lang == "julia"]["passed"]) == [1, 1]
+    m = json.loads((root / "r/eval/trained/metrics.json").read_text())
+    assert m["trained/heldout/t0.2/julia"]["pass@1"] == pytest.approx(1.0)
+    assert json.loads((root / "u/eval/base/reask.json").read_text())["replaced_rows"] == 2
+    untouched = pd.read_parquet(root / table["base-1.5b"])        # no base-1.5b answers: left as it was
+    assert not (root / "v/eval/base/reask.json").exists() and list(untouched["passed"]) == [0, 0, 1, 0]
+    # a model that stands in for no stored frame is refused before anything is written
+    _frame("r-0.5b-typo", {("julia", "a"): [1, 1]}).to_parquet(tmp_path / "bad.parquet")
+    monkeypatch.setattr(sys, "argv", ["reask.py", "-q", "apply", str(tmp_path / "bad.parquet"), "--root", str(root)])
+    with pytest.raises(SystemExit, match="stand in for no stored frame"):
+        reask.main()

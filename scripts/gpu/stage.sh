@@ -91,28 +91,8 @@ if [ ! -f "$OUT/julia/SHA256SUMS" ]; then
   rm -rf "$jwork"
 fi
 
-# --- the data: the seed import through the pipeline's own stages (same code as `dvc repro`) ----
-if [ ! -f "$OUT/data/train.parquet" ]; then
-  dwork=$(mktemp -d)
-  cp params.yaml "$dwork/params.yaml"
-  .venv/bin/python scripts/apply_config.py configs/seed-data.yaml --params "$dwork/params.yaml"
-  run() { .venv/bin/python "$@" --params "$dwork/params.yaml" -q; }
-  run scripts/sample.py -o "$dwork/problems.parquet"
-  run scripts/translate.py --problems "$dwork/problems.parquet" -o "$dwork/translations.parquet" \
-      --rejects "$dwork/rejects.parquet" --stats "$dwork/translate.json"
-  run scripts/validate.py --problems "$dwork/problems.parquet" --translations "$dwork/translations.parquet" \
-      -o "$dwork/validated.parquet" --outcomes "$dwork/outcomes.parquet" --metrics "$dwork/validation.json" \
-      --environment "$dwork/environment.json"      # not the pipeline's own results/env/validate.json
-  mkdir -p "$OUT/data.partial"
-  run scripts/split.py --validated "$dwork/validated.parquet" --train "$OUT/data.partial/train.parquet" \
-      --validation "$OUT/data.partial/validation.parquet" --test "$OUT/data.partial/test.parquet" \
-      --metrics "$OUT/data.partial/split.json"
-  cp "$dwork/validation.json" "$OUT/data.partial/funnel.json"     # the validate stage's funnel
-  mdir=$(.venv/bin/python -c "import yaml; print(yaml.safe_load(open('params.yaml'))['evaluate']['multipl_e_dir'])")
-  cp "$mdir"/humaneval-r.jsonl "$mdir"/humaneval-jl.jsonl "$mdir"/mbpp-r.jsonl "$mdir"/mbpp-jl.jsonl "$OUT/data.partial/"
-  rm -rf "$OUT/data" && mv "$OUT/data.partial" "$OUT/data" && rm -rf "$dwork"
-  echo "stage: data → $OUT/data ($(ls "$OUT/data" | tr '\n' ' '))"
-fi
+# --- the data: the seed import through the pipeline's own stages (scripts/gpu/stage_data.sh) ----
+bash scripts/gpu/stage_data.sh "$OUT/data"
 
 # what an installed tree holds (name==version per dist-info), for install.sh's check on the device
 site_listing() {

@@ -10,6 +10,11 @@ answers in place of the old ones.
        python scripts/reask.py select results/headline/unified-0.5b/eval/base/completions.parquet \\
            --heldout .gpu/data/test.parquet -o .gpu/data/test-reask-julia.parquet
 
+   ``stage`` does that for every frame of REASKED and also puts each trained adapter the re-ask configs name
+   where a device call can carry it (``.gpu/reask-adapters/<model>/``: adapter_config.json + safetensors):
+
+       python scripts/reask.py stage --heldout .gpu/data/test.parquet      # make gpu-data makes .gpu/data
+
 2. ``merge``: a stored frame's rows of those problems replaced by a new evaluation's answers to them (the
    model named by --model, renamed to the stored frame's model), checked to be the same cells (suite,
    protocol, setting, language, problem) with the same number of samples, asked in the problem's own
@@ -36,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -49,20 +55,22 @@ from rescore import recomputed_metrics
 
 CELL = ["suite", "protocol", "setting", "lang", "task_id"]
 # a re-ask evaluation's model (configs/gpu-eval-v2-reask-julia-{0.5b,1.5b}.yaml) → the stored frame (under
-# results/headline) whose mis-asked answers it replaces: every committed frame with answers asked in another
-# language but the unified-0.5b pre-pass (1,000 problems at other settings; prepass_filter.py counts its mis-asked
-# problems as unseen)
+# results/headline) whose mis-asked answers it replaces, and the committed adapter that made that frame (None: a
+# base model). Every committed frame with answers asked in another language is here but the unified-0.5b pre-pass
+# (1,000 problems at other settings; prepass_filter.py counts its mis-asked problems as unseen).
 REASKED = {
-    "base-0.5b": "unified-0.5b/eval/base/completions.parquet",
-    "unified-0.5b": "unified-0.5b/eval/trained/completions.parquet",
-    "r-0.5b": "r-0.5b/eval/trained/completions.parquet",
-    "r-0.5b-long": "r-0.5b-long/eval/trained/completions.parquet",
-    "r-0.5b-g16": "r-0.5b-g16/eval/trained/completions.parquet",
-    "r-0.5b-lr1e4": "r-0.5b-lr1e4/eval/trained/completions.parquet",
-    "base-1.5b": "unified-1.5b/eval/base/completions.parquet",
-    "unified-1.5b": "unified-1.5b/eval/trained/completions.parquet",
-    "unified-1.5b-step300": "unified-1.5b/eval-step300/trained/completions.parquet",
+    "base-0.5b": ("unified-0.5b/eval/base/completions.parquet", None),
+    "unified-0.5b": ("unified-0.5b/eval/trained/completions.parquet", "unified-0.5b/adapter"),
+    "r-0.5b": ("r-0.5b/eval/trained/completions.parquet", "r-0.5b/adapter"),
+    "r-0.5b-long": ("r-0.5b-long/eval/trained/completions.parquet", "r-0.5b-long/adapter"),
+    "r-0.5b-g16": ("r-0.5b-g16/eval/trained/completions.parquet", "r-0.5b-g16/adapter"),
+    "r-0.5b-lr1e4": ("r-0.5b-lr1e4/eval/trained/completions.parquet", "r-0.5b-lr1e4/adapter"),
+    "base-1.5b": ("unified-1.5b/eval/base/completions.parquet", None),
+    "unified-1.5b": ("unified-1.5b/eval/trained/completions.parquet", "unified-1.5b/adapter"),
+    "unified-1.5b-step300": ("unified-1.5b/eval-step300/trained/completions.parquet", "unified-1.5b/adapter-step300"),
 }
+# what an adapter needs on the device (its model card stays here)
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 
 def select(frames: list[pd.DataFrame], split: pd.DataFrame) -> pd.DataFrame:
@@ -117,10 +125,14 @@ def main() -> int:
     m.add_argument("new")
     m.add_argument("--model", default=None, help="the new frame's model to take (default: the stored model's name)")
     m.add_argument("-o", "--out-dir", required=True)
+    g = sub.add_parser("stage", help="select for every REASKED frame + the adapters, for a device call to carry")
+    g.add_argument("--heldout", required=True, help="the split's test parquet")
+    g.add_argument("--root", default="results/headline", help="where the stored frames and adapters are")
+    g.add_argument("-o", "--out-dir", default=".gpu", help="writes OUT/data/test-reask-julia.parquet, OUT/reask-adapters/")
     a = sub.add_parser("apply", help="merge for every stored frame (REASKED), in place")
     a.add_argument("new", nargs="+", help="the re-ask evaluations' completions parquets")
     a.add_argument("--root", default="results/headline", help="where the stored frames are")
-    for p in (s, m, a):      # also after the subcommand (SUPPRESS: not given there, the top-level value stays)
+    for p in (s, g, m, a):      # also after the subcommand (SUPPRESS: not given there, the top-level value stays)
         p.add_argument("--params", default=argparse.SUPPRESS, help="params.yaml (default: the repository's)")
         p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
     args = ap.parse_args()
@@ -131,6 +143,26 @@ def main() -> int:
             sys.exit("reask: no stored answer was asked in another language")
         write_table(rows, args.output, "processed")
         print(json.dumps(rows.groupby("lang").size().to_dict()), file=sys.stderr)
+        return 0
+    if args.cmd == "stage":
+        root, out = Path(args.root), Path(args.out_dir)
+        frames = [pd.read_parquet(root / rel) for rel, _ in REASKED.values()]
+        rows = select(frames, read_table(args.heldout, "processed"))
+        if rows.empty:
+            sys.exit("reask: no stored answer was asked in another language")
+        write_table(rows, out / "data" / "test-reask-julia.parquet", "processed")
+        for model, (_, adapter) in REASKED.items():
+            if adapter is None:
+                continue
+            dest = out / "reask-adapters" / model
+            dest.mkdir(parents=True, exist_ok=True)
+            for f in ADAPTER_FILES:
+                shutil.copyfile(root / adapter / f, dest / f)
+        sizes = {m: sum(f.stat().st_size for f in (out / "reask-adapters" / m).iterdir()) >> 20
+                 for m, (_, a) in REASKED.items() if a}
+        print(f"reask: {len(rows)} problems {json.dumps(rows.groupby('lang').size().to_dict())} → "
+              f"{out / 'data' / 'test-reask-julia.parquet'}; adapters (MiB) → {out / 'reask-adapters'}: {sizes}",
+              file=sys.stderr)
         return 0
     ep = params.get("evaluate") or {}
     try:
@@ -144,7 +176,7 @@ def main() -> int:
         if unknown:
             raise ValueError(f"model(s) {unknown} stand in for no stored frame (REASKED has {sorted(REASKED)})")
         root = Path(args.root)
-        for model, rel in REASKED.items():
+        for model, (rel, _adapter) in REASKED.items():
             if model not in set(new["model"]):
                 print(f"{model}: not in the new answers; {rel} keeps its mis-asked rows", file=sys.stderr)
                 continue

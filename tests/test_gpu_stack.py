@@ -288,3 +288,31 @@ def test_two_models_staged_on_one_machine_keep_their_pieces_apart(tmp_path):
         assert r.returncode == 0, r.stdout + r.stderr
     for name, (_, whole) in carried.items():
         assert (stage / "models" / "gguf" / f"{name}.gguf").read_bytes() == whole
+
+
+def test_reask_adapters_gather_on_the_device_call_after_call(tmp_path):
+    """`install.sh adapters`: each call carries a few of the re-ask adapters (.gpu/reask-adapters/<model>/, 17 MB
+    at 0.5B, 37 MB at 1.5B: not all in one call's 64 MiB); they gather in $STAGE/reask-adapters/, where the
+    re-ask configs name them. A folder without its weights is not installed."""
+    import os
+    import shutil
+    stage = tmp_path / "stage"
+
+    def call(**folders):
+        shutil.rmtree(tmp_path / "call", ignore_errors=True)
+        for name, files in folders.items():
+            d = tmp_path / "call" / ".gpu" / "reask-adapters" / name
+            d.mkdir(parents=True)
+            for f in files:
+                (d / f).write_text(f"{name}/{f}")
+        return subprocess.run(["bash", str(REPO / "scripts/gpu/install.sh"), "adapters"], cwd=tmp_path / "call",
+                              env={**os.environ, "STAGE": str(stage)}, capture_output=True, text=True, timeout=60)
+
+    both = ("adapter_config.json", "adapter_model.safetensors", "README.md")
+    r = call(**{"r-0.5b": both, "r-0.5b-long": ("adapter_config.json",)})
+    assert r.returncode == 0 and "1 adapter(s) carried" in r.stdout, r.stdout + r.stderr
+    r = call(**{"unified-0.5b": both})
+    assert r.returncode == 0 and "r-0.5b unified-0.5b" in r.stdout, r.stdout + r.stderr
+    assert sorted(p.name for p in (stage / "reask-adapters").iterdir()) == ["r-0.5b", "unified-0.5b"]
+    assert (stage / "reask-adapters" / "r-0.5b" / "adapter_model.safetensors").read_text() == "r-0.5b/adapter_model.safetensors"
+    assert not (stage / "reask-adapters" / "r-0.5b" / "README.md").exists()

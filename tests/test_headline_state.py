@@ -287,3 +287,27 @@ def test_a_manifest_begun_by_eval_bg_outlives_the_call_that_started_it(tmp_path)
         time.sleep(0.1)
     assert manifest.exists(), (stage / "results" / RUN / "manifest-eval_v2-trained.txt").read_text()
     assert '"what": "eval_v2-trained"' in manifest.read_text()
+
+
+def test_eval_bg_all_evaluates_every_model_of_the_evaluation_config(tmp_path):
+    """EVAL_MODELS=all (a re-ask evaluates a base and five adapters with one engine): evaluate.py gets every
+    model the evaluation's params name, and the results folder a name that comes back from $OUT (no commas)."""
+    import time
+    repo = _repo(tmp_path)
+    stage, _ = _stage(tmp_path)
+    with open(stage / f"params-{RUN}.yaml", "a") as f:          # what the overlays would have set
+        f.write("evaluate:\n  models:\n    base-0.5b: {engine: auto}\n    r-0.5b: {engine: auto}\n")
+    (repo / "scripts" / "apply_config.py").write_text("")
+    (repo / "scripts" / "manifest.py").write_text("")
+    (repo / "scripts" / "evaluate.py").write_text(
+        "import sys, pathlib\npathlib.Path(sys.argv[sys.argv.index('-o') + 1] + '.argv').write_text(' '.join(sys.argv[1:]))\n")
+    (repo / "configs" / "eval.yaml").write_text("evaluate: {}\n")
+    r = _headline(repo, stage, tmp_path / "out", "eval-bg", EVAL_MODELS="all", EVAL_TAG="reask",
+                  EVAL_CONFIG="configs/eval.yaml", PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin")   # no nvidia-smi
+    assert r.returncode == 0 and "evaluates base-0.5b,r-0.5b" in r.stdout, r.stdout + r.stderr
+    argv = stage / "results" / RUN / "reask-all.argv"
+    for _ in range(100):
+        if argv.exists():
+            break
+        time.sleep(0.1)
+    assert "--models base-0.5b,r-0.5b" in argv.read_text()

@@ -81,12 +81,19 @@ def test_reasked_names_every_committed_frame_with_answers_asked_in_another_langu
         df = pd.read_parquet(p)
         if {"prompt", "model", "suite"} <= set(df.columns) and "prepass" not in p.parts and asked_elsewhere(df).any():
             mixed.add(str(p.relative_to(root)))
-    assert mixed == set(REASKED.values())
+    assert mixed == {frame for frame, _ in REASKED.values()}
     names = set()
     for size in ("0.5b", "1.5b"):
         cfg = yaml.safe_load((REPO / "configs" / f"gpu-eval-v2-reask-julia-{size}.yaml").read_text())
-        names |= set(cfg["evaluate.models"])
-        assert all(n.endswith(size) or f"-{size}-" in n for n in cfg["evaluate.models"]), cfg["evaluate.models"]
+        models = cfg["evaluate.models"]
+        names |= set(models)
+        assert all(n.endswith(size) or f"-{size}-" in n for n in models), models
+        for name, m in models.items():     # the adapter a model is evaluated with is the one that made its frame
+            adapter = REASKED[name][1]
+            assert (m.get("adapter") is None) == (adapter is None), name
+            if adapter:
+                assert m["adapter"] == f"/root/stage/reask-adapters/{name}", name
+                assert (root / adapter / "adapter_model.safetensors").exists(), adapter
     assert names == set(REASKED)
 
 
@@ -95,12 +102,29 @@ def test_apply_merges_each_model_into_the_frame_it_stands_in_for(tmp_path, monke
     root = tmp_path / "headline"
     stored = {"base-0.5b": _frame("base", {("julia", "a"): [0, 0], ("r", "a"): [1, 0]}, asked={("julia", "a"): "r"}),
               "r-0.5b": _frame("trained", {("julia", "a"): [0, 0], ("r", "a"): [1, 1]}, asked={("julia", "a"): "r"})}
-    table = {"base-0.5b": "u/eval/base/completions.parquet", "r-0.5b": "r/eval/trained/completions.parquet",
-             "base-1.5b": "v/eval/base/completions.parquet"}
+    full = {"base-0.5b": ("u/eval/base/completions.parquet", None),
+            "r-0.5b": ("r/eval/trained/completions.parquet", "r/adapter"),
+            "base-1.5b": ("v/eval/base/completions.parquet", None)}
+    table = {m: frame for m, (frame, _) in full.items()}
     for model, rel in table.items():
         (root / rel).parent.mkdir(parents=True)
         stored.get(model, stored["base-0.5b"]).to_parquet(root / rel)
-    monkeypatch.setattr(reask, "REASKED", table)
+    (root / "r" / "adapter").mkdir()
+    for f in reask.ADAPTER_FILES + ("README.md",):
+        (root / "r" / "adapter" / f).write_text(f)
+    monkeypatch.setattr(reask, "REASKED", full)
+    # stage: the mis-asked problems' split rows and the adapters, where a device call carries them
+    split = pd.DataFrame({"lang": ["julia", "julia", "r"], "task_id": ["a", "b", "a"], "prompt": "p", "solution": "s",
+                          "tests": "t", "source": "x"})
+    split.to_parquet(tmp_path / "test.parquet")
+    monkeypatch.setattr(sys, "argv", ["reask.py", "-q", "stage", "--heldout", str(tmp_path / "test.parquet"),
+                                      "--root", str(root), "-o", str(tmp_path / "gpu")])
+    assert reask.main() == 0
+    staged = pd.read_parquet(tmp_path / "gpu" / "data" / "test-reask-julia.parquet")
+    assert staged[["lang", "task_id"]].to_dict("records") == [{"lang": "julia", "task_id": "a"}]
+    assert sorted(p.name for p in (tmp_path / "gpu" / "reask-adapters").iterdir()) == ["r-0.5b"]
+    assert sorted(p.name for p in (tmp_path / "gpu" / "reask-adapters" / "r-0.5b").iterdir()) == sorted(reask.ADAPTER_FILES)
+    # apply: each model's answers into the frame it stands in for
     new = pd.concat([_frame("base-0.5b", {("julia", "a"): [1, 0]}), _frame("r-0.5b", {("julia", "a"): [1, 1]})])
     new.to_parquet(tmp_path / "new.parquet")
     monkeypatch.setattr(sys, "argv", ["reask.py", "-q", "apply", str(tmp_path / "new.parquet"), "--root", str(root)])

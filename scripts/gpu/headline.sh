@@ -19,7 +19,8 @@
 #                  and checkpoints then, and goes on from that checkpoint when started again)
 #   eval-bg        start the v2 evaluation (EVAL_CONFIG, default configs/gpu-eval-v2.yaml, or several overlays
 #                  separated by spaces, applied in order; results under
-#                  EVAL_TAG-MODELS) of EVAL_MODELS (base | trained | base,trained) in the background,
+#                  EVAL_TAG-MODELS) of EVAL_MODELS (base | trained | base,trained | all:
+#                  every model of the evaluation config) in the background,
 #                  EVAL_WORKERS sandbox workers per language (8); TRAINED_ADAPTER: another adapter folder,
 #                  or `best`: the checkpoint with the best validation metric (BUNDLE_ADAPTER likewise for bundle)
 #   wait           wait up to WAIT_S (540) seconds for the background jobs; copy what finished to $OUT
@@ -182,7 +183,8 @@ for phase in "$@"; do
           --set "max_wall_s=${TRAIN_WALL_S:-null}" >> "$RES/train.log" 2>&1 < /dev/null &
       echo $! > "$RES/train.pid"; echo "headline: training started in the background (pid $!, budget ${TRAIN_WALL_S:-none} s)" ;;
     eval-bg)
-      em=${EVAL_MODELS:-base}; tag=${EVAL_TAG:-eval_v2}-${em/,/+}
+      # EVAL_MODELS: base, trained, base,trained … or all (every model of the evaluation config, e.g. a re-ask's)
+      em=${EVAL_MODELS:-base}; tag=${EVAL_TAG:-eval_v2}-${em//,/+}
       bg_alive "$RES/$tag.pid" && { echo "headline: $tag already running"; continue; }
       cp "$P" "$STAGE/params-$LANG_RUN-$tag.yaml"
       # EVAL_CONFIG: one overlay or several (space-separated, applied in order: e.g. the 1.5B student's models)
@@ -199,6 +201,11 @@ for phase in "$@"; do
         printf 'evaluate.models.trained.adapter: %s\n' "$ta" >> $STAGE/eval-workers.yaml
       fi
       python3 scripts/apply_config.py $STAGE/eval-workers.yaml --params "$STAGE/params-$LANG_RUN-$tag.yaml"
+      if [ "$em" = all ]; then
+        em=$(python3 -c "import sys, yaml; print(','.join(yaml.safe_load(open(sys.argv[1]))['evaluate']['models']))" \
+             "$STAGE/params-$LANG_RUN-$tag.yaml")
+        echo "headline: $tag evaluates $em"
+      fi
       # beside a training (or another evaluation) the configured vLLM share may not be free: lower it to what
       # is (a 1.5B trainer left 29.8 GiB, the evaluation asked for 31.7 and died at start-up; r-1.5b)
       if command -v nvidia-smi > /dev/null; then

@@ -10,6 +10,8 @@
 #   bash scripts/gpu/install.sh model-wait  wait for that conversion (same MODEL_PIECES)
 #   Each carried folder has its own pieces, log and conversion on the device ($STAGE/model-pieces/<folder>),
 #   so two students (.gpu/model and .gpu/model-1.5b) can be staged on one machine, one after the other.
+#   bash scripts/gpu/install.sh adapters  the carried .gpu/reask-adapters/<model>/ folders (scripts/reask.py stage) to
+#                                         $STAGE/reask-adapters/<model>/, where the re-ask configs look for them
 #   bash scripts/gpu/install.sh unsloth   Unsloth (requirements/device-unsloth.lock) to /root/site-unsloth
 # Idempotent; everything lands outside the working tree (/opt, /root/stage), so it survives
 # between calls while the machine stays warm. Pieces are sha256-checked.
@@ -52,6 +54,17 @@ base)
          && ln -sf /opt/rdeb/usr/bin/bwrap /usr/local/bin/bwrap; } || true
   cp -f .gpu/data/* "$STAGE"/ 2>/dev/null || true
   if [ -x /opt/rdeb/usr/lib/R/bin/exec/R ]; then echo "install: R $(LD_LIBRARY_PATH=$(cat scripts/gpu/ld_library_path) Rscript -e 'cat(as.character(getRversion()), as.character(packageVersion("testthat")))' 2>&1 | tail -1)"; fi
+  ;;
+adapters)
+  # each call carries a few (≤ 64 MiB with the tree); they gather on the device call after call
+  found=0
+  for d in .gpu/reask-adapters/*/; do
+    [ -f "$d/adapter_config.json" ] && [ -f "$d/adapter_model.safetensors" ] || continue
+    mkdir -p "$STAGE/reask-adapters/$(basename "$d")"
+    cp -f "$d"/adapter_config.json "$d"/adapter_model.safetensors "$STAGE/reask-adapters/$(basename "$d")/"
+    found=$((found + 1))
+  done
+  echo "install: $found adapter(s) carried; on the device: $(ls "$STAGE/reask-adapters" 2>/dev/null | tr '\n' ' ')"
   ;;
 julia)
   JL=/opt/julia-1.5.3/usr/bin/julia

@@ -311,3 +311,11 @@ def test_eval_bg_all_evaluates_every_model_of_the_evaluation_config(tmp_path):
             break
         time.sleep(0.1)
     assert "--models base-0.5b,r-0.5b" in argv.read_text()
+    # what it wrote comes back with the next `wait`
+    done = stage / "results" / RUN / "reask-all"
+    done.mkdir()
+    for f in ("metrics.json", "completions.parquet"):
+        (done / f).write_text(f)
+    r = _headline(repo, stage, tmp_path / "out", "wait", WAIT_S="5", PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (tmp_path / "out" / f"{RUN}-reask-all-completions.parquet").read_text() == "completions.parquet"

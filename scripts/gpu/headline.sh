@@ -267,7 +267,7 @@ for phase in "$@"; do
       fi
       copy_train       # and the newest checkpoint's trainer_state: the log so far of a part still running
       [ -n "$ck" ] && cp "$ck/trainer_state.json" "$OUT/trainer_state-$LANG_RUN.json" || true
-      for d in "$RES"/*-base* "$RES"/*-trained*; do [ -f "$d/metrics.json" ] && copy_eval "$d" "$LANG_RUN-$(basename "$d")"; done
+      for d in "$RES"/*-base* "$RES"/*-trained* "$RES"/reask-*; do [ -f "$d/metrics.json" ] && copy_eval "$d" "$LANG_RUN-$(basename "$d")"; done
       for lg in "$RES"/*.log; do b=$(basename "$lg" .log); [ -f "$lg" ] && tail -c 200000 "$lg" > "$OUT/${b//+/_}-$LANG_RUN.log"; done ;;
     pack)
       # one file, whatever the run holds (a machine's last call: 7 files of WAIT_ADAPTER + this one fit $OUT)

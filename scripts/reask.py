@@ -4,7 +4,7 @@ until 2026-11-25, two-language evaluations showed 75 held-out Julia problems the
 answers in place of the old ones.
 
 1. ``select``: the split's rows of every problem some stored frame asked in another language — a held-out
-   parquet for an evaluation of just those problems (e.g. configs/gpu-eval-v2-reask-julia.yaml, which
+   parquet for an evaluation of just those problems (configs/gpu-eval-v2-reask-julia-{0.5b,1.5b}.yaml, which
    evaluates the base model and every trained adapter on it, one vLLM engine per base model):
 
        python scripts/reask.py select results/headline/unified-0.5b/eval/base/completions.parquet \\
@@ -33,8 +33,8 @@ answers in place of the old ones.
    beside it (the replaced answers stay in git's history). Then ``python scripts/recompute.py`` brings every
    paired.json and attribution table up to date:
 
-       python scripts/reask.py apply /work/.device/NN/reask-0.5b/completions.parquet \
-           /work/.device/MM/reask-1.5b/completions.parquet
+       python scripts/reask.py apply /work/.device/NN/unified-0.5b-reask-all-completions.parquet \\
+           /work/.device/MM/unified-1.5b-reask-all-completions.parquet
 """
 
 from __future__ import annotations

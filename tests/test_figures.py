@@ -1,4 +1,5 @@
 import json
+import time
 
 import pandas as pd
 
@@ -38,6 +39,11 @@ def test_all_figures_and_tables_from_a_fixture(tmp_path):
             assert p.exists() and p.stat().st_size > 1000, p
     assert sorted(made["tables"]) == ["passk", "train_summary", "validation_funnel"]
     assert "0.287 [0.237, 0.347]" in (tmp_path / "tab" / "passk.tex").read_text()
+    # drawn again from the same results: the same bytes (no creation date in the PDF), so a re-run changes no file
+    first = {p.name: p.read_bytes() for p in (tmp_path / "fig").iterdir()}
+    time.sleep(1.1)                                 # a creation date (to the second) would differ now
+    make_all(res, tmp_path / "fig", tmp_path / "tab")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "fig").iterdir()} == first
 
 
 def test_missing_inputs_are_skipped(tmp_path):
@@ -147,11 +153,12 @@ def test_headline_v2_tables_from_the_runs_results(tmp_path):
         "difference_ci95": [0.061, 0.139], "better": 104, "worse": 57, "sign_test_p": 2.6e-4}}}))
     _v2_run(h, "r-lr", ["r"], 340, {"trained-vs-base/heldout/t0.2/r": (0.180, 0.255)}, lr=1e-4,
             best="/root/stage/models/r-lr/checkpoints/checkpoint-250")     # validation chose step 250
-    _v2_run(h, "r-g16", ["r"], 188, {}, paired=False, validation=[(50, 0.196), (150, 0.264)],
+    _v2_run(h, "r-g16", ["r"], 188, {}, paired=False, validation=[(50, 0.196), (100, 0.281), (150, 0.264)],
             best="/root/stage/models/r-g16/checkpoints/checkpoint-150")   # judged on validation alone
     made = make_headline_v2(h, tmp_path / "fig", tmp_path / "tab")
     md = (tmp_path / "tab" / "summary.md").read_text()
-    assert "| r-g16 | 0.5B | r | 5e-05 | 188 | – | 1504 | 3.00 | 0.25 | 0.196 → 0.264 (step 150) |" in md
+    # validation's best point is shown where it is not the last (the checkpoint it chose is tested)
+    assert "| r-g16 | 0.5B | r | 5e-05 | 188 | – | 1504 | 3.00 | 0.25 | 0.196 → 0.264 (step 150); best 0.281 (step 100) |" in md
     assert not [ln for ln in md.splitlines() if ln.startswith("| r-g16 | heldout")]
     assert "| r-0.5b | 0.5B | r | 5e-05 | 253 | 253 | 2024 | 3.00 | 0.25 | 0.117 → 0.278 (step 250) |" in md   # 253 × 32·2/8
     assert "| r-lr | 0.5B | r | 1e-04 | 340 | 250 | 2720 |" in md
@@ -169,6 +176,7 @@ def test_headline_v2_tables_from_the_runs_results(tmp_path):
     assert r"\newcommand{\HvUOneFivebStepThreeZeroZeroRHeldoutChatCI}{[+0.061, +0.139]}" in nums
     # a run judged on validation alone has its learning curve's ends as macros (the text quotes them)
     assert r"\newcommand{\HvRGOneSixValFirst}{0.196}" in nums and r"\newcommand{\HvRGOneSixValLast}{0.264}" in nums
+    assert r"\newcommand{\HvRGOneSixValBest}{0.281}" in nums and r"\newcommand{\HvRGOneSixValBestStep}{100}" in nums
     assert "HvUOneFivebValFirst" not in nums                      # no learning curve, no macro
     assert any(p.endswith("learning_curves.pdf") for p in made["figures"])
     assert make_headline_v2(tmp_path / "tab", tmp_path / "f2", tmp_path / "t2")["tables"] == []

@@ -32,7 +32,8 @@ STATUS_COLORS = dict(zip(STATUS_ORDER, ("#2e7d32", "#9ccc65", "#ef6c00", "#c6282
 def _save(fig, out: Path, name: str) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.pdf", out / f"{name}.png"]
-    fig.savefig(paths[0], bbox_inches="tight")
+    # no creation date: the same results draw byte-identical files (a re-run changes nothing in git)
+    fig.savefig(paths[0], bbox_inches="tight", metadata={"CreationDate": None})
     fig.savefig(paths[1], bbox_inches="tight", dpi=150)
     plt.close(fig)
     return paths
@@ -422,7 +423,9 @@ def v2_run_facts(run: dict[str, Any]) -> dict[str, Any]:
     val = run["validation"]
     curve = None
     if val is not None:
-        curve = (float(val["eval_pass_rate"].iloc[0]), float(val["eval_pass_rate"].iloc[-1]), int(val["step"].iloc[-1]))
+        best_row = val.loc[val["eval_pass_rate"].idxmax()]         # the checkpoint validation chooses
+        curve = (float(val["eval_pass_rate"].iloc[0]), float(val["eval_pass_rate"].iloc[-1]), int(val["step"].iloc[-1]),
+                 float(best_row["eval_pass_rate"]), int(best_row["step"]))
     # the model evaluated: eval/CHECKPOINT, else the checkpoint validation chose (summary
     # best_checkpoint), else the last step
     best = re.search(r"checkpoint-(\d+)$", str(run.get("checkpoint") or sm.get("best_checkpoint") or ""))
@@ -437,8 +440,11 @@ def v2_run_facts(run: dict[str, Any]) -> dict[str, Any]:
 
 def _v2_run_cells(name: str, f: dict[str, Any], dash: str, arrow: str, esc: Any = str) -> list[str]:
     """A runs-table row's cells, for LaTeX (dash "--", arrow "$\\to$", esc _tex_escape) or Markdown."""
-    val = f"{f['validation'][0]:.3f} {arrow} {f['validation'][1]:.3f} (step {f['validation'][2]})" \
-        if f["validation"] else dash
+    val = dash
+    if f["validation"]:             # first → last; the best point too where validation chose an earlier checkpoint
+        first, last, last_step, best, best_step = f["validation"]
+        val = f"{first:.3f} {arrow} {last:.3f} (step {last_step})" + \
+            (f"; best {best:.3f} (step {best_step})" if best_step != last_step else "")
     return [esc(name), f["student"] or dash, esc(f["languages"]), f"{f['lr']:.0e}" if f["lr"] else dash, str(f["steps"]),
             str(f["evaluated_step"] or dash), str(f["prompts_seen"] or dash),
             f"{f['s_per_step']:.2f}" if f["s_per_step"] else dash,
@@ -509,13 +515,12 @@ def v2_numbers(runs: dict[str, dict[str, Any]]) -> str:
         f = v2_run_facts(r)
         out.append(f"\\newcommand{{\\{_macro('hv', name)}Steps}}{{{f['steps']}}}")
         if f["validation"]:                 # the learning curve's first, last and best point (validation pass rate)
-            first, last, _step = f["validation"]
-            best = r["validation"].loc[r["validation"]["eval_pass_rate"].idxmax()]   # the checkpoint validation chose
+            first, last, _step, best, best_step = f["validation"]
             m = _macro('hv', name)
             out += [f"\\newcommand{{\\{m}ValFirst}}{{{first:.3f}}}",
                     f"\\newcommand{{\\{m}ValLast}}{{{last:.3f}}}",
-                    f"\\newcommand{{\\{m}ValBest}}{{{best['eval_pass_rate']:.3f}}}",
-                    f"\\newcommand{{\\{m}ValBestStep}}{{{int(best['step'])}}}"]
+                    f"\\newcommand{{\\{m}ValBest}}{{{best:.3f}}}",
+                    f"\\newcommand{{\\{m}ValBestStep}}{{{best_step}}}"]
     return "\n".join(out) + "\n"
 
 

@@ -2,7 +2,8 @@
 # The seed import through the pipeline's own stages (the same code as `dvc repro`: sample → translate →
 # validate → split with configs/seed-data.yaml, 150 validation problems per language) and the MultiPL-E
 # HumanEval/MBPP R/Julia files, into one folder (default .gpu/data): what the headline runs train and are
-# evaluated on, and what scripts/attribution.py and scripts/reask.py read here (--heldout .gpu/data/test.parquet).
+# evaluated on (test.parquet: the pinned held-out problems, scripts/gpu/pin_heldout.py; test-split.parquet: the
+# split's whole test set), and what scripts/attribution.py and scripts/reask.py read here (--heldout .gpu/data/test.parquet).
 # Validating the 13,008 seed rows takes ~15 minutes on 2 cores; a folder already made is kept.
 #   bash scripts/gpu/stage_data.sh [FOLDER]        (make gpu-data)
 set -euo pipefail
@@ -27,6 +28,10 @@ run scripts/split.py --validated "$dwork/validated.parquet" --train "$D.partial/
     --validation "$D.partial/validation.parquet" --test "$D.partial/test.parquet" \
     --metrics "$D.partial/split.json"
 cp "$dwork/validation.json" "$D.partial/funnel.json"     # the validate stage's funnel
+# the held-out problems every headline-v2 evaluation asked, by name (results/headline/heldout.json): the seed
+# validation is not bit-reproducible across machines, and one row more moves the positional sample of 400
+mv "$D.partial/test.parquet" "$D.partial/test-split.parquet"
+.venv/bin/python scripts/gpu/pin_heldout.py apply "$D.partial/test-split.parquet" -o "$D.partial/test.parquet"
 mdir=$(.venv/bin/python -c "import yaml; print(yaml.safe_load(open('params.yaml'))['evaluate']['multipl_e_dir'])")
 cp "$mdir"/humaneval-r.jsonl "$mdir"/humaneval-jl.jsonl "$mdir"/mbpp-r.jsonl "$mdir"/mbpp-jl.jsonl "$D.partial/"
 rm -rf "$D" && mv "$D.partial" "$D" && rm -rf "$dwork"

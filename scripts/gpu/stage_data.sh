@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 D="${1:-.gpu/data}"
+grep -qx "/.gpu/" .git/info/exclude 2>/dev/null || echo "/.gpu/" >> .git/info/exclude    # never committed, never carried unasked
 if [ -f "$D/train.parquet" ]; then
   echo "stage: data already in $D"
   exit 0

@@ -70,11 +70,15 @@ def main() -> int:
     params, repo = setup(args)
     df = pd.concat([pd.read_parquet(p) for p in args.completions], ignore_index=True)
     # answers to a prompt that asked for another language (the task-id mix-up of two-language evaluations
-    # before 2026-11-25) test nothing of their problem: left out, as in scripts/compare.py
-    wrong = asked_elsewhere(df)
+    # before 2026-11-25) test nothing of their problem: the problem is left out for every model, as
+    # scripts/compare.py leaves it out of both sides of a pair (a trained model asked it rightly, e.g. r-1.5b's
+    # Julia-only evaluation, would otherwise be read over 400 problems against the base's 325)
+    bad = asked_elsewhere(df)
+    keys = set(zip(df.loc[bad, "suite"], df.loc[bad, "lang"], df.loc[bad, "task_id"]))
+    wrong = pd.Series([k in keys for k in zip(df["suite"], df["lang"], df["task_id"])], index=df.index, dtype=bool)
     if wrong.any():
-        print(f"attribution: {int(wrong.sum())} answer(s) to prompts that asked for another language left out "
-              f"({df[wrong].groupby(['model', 'lang'])['task_id'].nunique().to_dict()} problems)", file=sys.stderr)
+        print(f"attribution: {int(wrong.sum())} answer(s) to {len(keys)} problem(s) some model was asked in another "
+              f"language left out ({int(bad.sum())} of them asked so)", file=sys.stderr)
         df = df[~wrong].reset_index(drop=True)
     names = None
     if not {"prompt", "entry_point"} <= set(df.columns):

@@ -336,6 +336,31 @@ def test_attribution_rebuilds_the_programs_of_slimmed_completions_as_the_evaluat
     assert nocode[0] == ""                                                                # the evaluation's value
 
 
+def test_attribution_leaves_a_mis_asked_problem_out_for_every_model(tmp_path):
+    """A problem one model was asked in another language is left out for all (as compare.py leaves it out of
+    both sides of a pair): r-1.5b's Julia-only evaluation asked the 75 problems the base was asked in R, and its
+    table had read the trained model over 400 problems against the base's 325."""
+    import json
+    import subprocess
+    import sys
+    from rarelang.prompts import INSTRUCTION
+    ask = {lang: INSTRUCTION.format(display=d, fence=lang, prompt="Write `f`.") for lang, d in (("julia", "Julia"), ("r", "R"))}
+    rows = []
+    for model, asked_a in (("base", "julia"), ("trained", "r")):       # the base was asked problem a in Julia
+        for task, passed in (("a", model == "trained"), ("b", True)):
+            rows.append({"model": model, "suite": "heldout", "protocol": "chat", "setting": "t0.2", "lang": "r",
+                         "task_id": task, "sample": 0, "passed": passed, "entry_point": "f",
+                         "prompt": ask[asked_a if task == "a" else "r"],
+                         "completion": "```r\nf <- function(x) x\n```", "program": "f <- function(x) x\n"})
+    pd.DataFrame(rows).to_parquet(tmp_path / "c.parquet")
+    r = subprocess.run([sys.executable, "scripts/attribution.py", "-q", str(tmp_path / "c.parquet"), "-o",
+                        str(tmp_path / "a.json")], cwd=repo_root(), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = json.loads((tmp_path / "a.json").read_text())
+    got = {x["model"]: (x["problems"], x["pass@1"]) for x in out["rows"]}
+    assert got == {"base": (1, 1.0), "trained": (1, 1.0)} and out["left_out_asked_in_another_language"] == 2
+
+
 def test_a_cut_off_evaluation_keeps_what_it_finished(tmp_path, monkeypatch):
     """The evaluation dies in its second suite: the first suite's completions survive in
     completions.partial.parquet, and --from-partial turns them into the metrics a full run writes."""

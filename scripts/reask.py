@@ -165,10 +165,11 @@ def main() -> int:
               file=sys.stderr)
         return 0
     ep = params.get("evaluate") or {}
+    command = "python scripts/reask.py " + " ".join(sys.argv[1:])
     try:
         if args.cmd == "merge":
             report = write_merged(Path(args.stored), pd.read_parquet(args.new), args.model, Path(args.out_dir), ep,
-                                  "python scripts/reask.py " + " ".join(sys.argv[1:]))
+                                  command)
             print(json.dumps(report, indent=1))
             return 0
         new = pd.concat([pd.read_parquet(p) for p in args.new], ignore_index=True)
@@ -181,8 +182,7 @@ def main() -> int:
                 print(f"{model}: not in the new answers; {rel} keeps its mis-asked rows", file=sys.stderr)
                 continue
             stored = root / rel
-            rep = write_merged(stored, new, model, stored.parent, ep,
-                               "python scripts/reask.py " + " ".join(sys.argv[1:]))
+            rep = write_merged(stored, new, model, stored.parent, ep, command)
             print(f"{model} → {rel}: {rep['replaced_rows']} rows of {rep['replaced_problems']} problems replaced; "
                   + "; ".join(f"{k} {v['before']:.3f} → {v['after']:.3f}" for k, v in rep.items()
                               if isinstance(v, dict)), file=sys.stderr)
@@ -211,6 +211,7 @@ def write_merged(stored_path: Path, new: pd.DataFrame, model: str | None, out: P
     write_json(out / "metrics.json", metrics)
     write_json(out / "reask.json", {"command": command, **report})
     return report
+
 
 if __name__ == "__main__":
     sys.exit(main())

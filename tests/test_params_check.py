@@ -57,9 +57,10 @@ def test_every_machine_setting_left_in_sandbox_is_refused_by_its_new_name(old, n
     value = {"sandbox.apptainer": {"bin": "apptainer"}, "sandbox.extra_binds": ["/opt"]}.get(old, "x")
     errors = check(apply_overlay(REF, {old: value}), REF, check_grpo=False)
     assert f"{old} is now called {new}" in " ".join(errors), errors
-    params = apply_overlay({"sandbox": {"julia": {}, "r": {}}}, {old: value})
-    with pytest.raises(ValueError, match=f"{old} is now called {new}"):
-        SandboxConfig.from_params(params)
+    for v in (value, None):             # a key left there with no value is still a key in the wrong place
+        params = apply_overlay({"sandbox": {"julia": {}, "r": {}}}, {old: v})
+        with pytest.raises(ValueError, match=f"{old} is now called {new}"):
+            SandboxConfig.from_params(params)
 
 
 @pytest.mark.parametrize("overlay, expected", [

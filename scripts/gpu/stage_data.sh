@@ -35,5 +35,5 @@ mv "$D.partial/test.parquet" "$D.partial/test-split.parquet"
 .venv/bin/python scripts/gpu/pin_heldout.py apply "$D.partial/test-split.parquet" -o "$D.partial/test.parquet"
 mdir=$(.venv/bin/python -c "import yaml; print(yaml.safe_load(open('params.yaml'))['evaluate']['multipl_e_dir'])")
 cp "$mdir"/humaneval-r.jsonl "$mdir"/humaneval-jl.jsonl "$mdir"/mbpp-r.jsonl "$mdir"/mbpp-jl.jsonl "$D.partial/"
-rm -rf "$D" && mv "$D.partial" "$D" && rm -rf "$dwork"
+rm -rf "$D" && mv "$D.partial" "$D"            # the trap removes $dwork
 echo "stage: data → $D ($(ls "$D" | tr '\n' ' '))"

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .params import dotted
+
 # machine key → SandboxConfig field
 MACHINE_FIELDS = {"sandbox_backend": "backend", "workers": "workers", "spare_workers": "spare_workers",
                   "max_jobs_per_worker": "max_jobs_per_worker", "extra_binds": "extra_binds",
@@ -40,12 +42,6 @@ def machine_settings(machine: dict[str, Any]) -> dict[str, Any]:
 
 def moved_keys(sandbox: dict[str, Any]) -> dict[str, str]:
     """The machine settings a ``sandbox`` section still holds: old dotted key → new one."""
-    out = {}
-    for old, new in MOVED_FROM_SANDBOX.items():
-        parts = old.split(".")[1:]
-        node: Any = sandbox
-        for p in parts[:-1]:
-            node = node.get(p) if isinstance(node, dict) else None
-        if isinstance(node, dict) and parts[-1] in node:
-            out[old] = new
-    return out
+    absent = object()
+    return {old: new for old, new in MOVED_FROM_SANDBOX.items()
+            if dotted(sandbox, old.split(".", 1)[1], absent) is not absent}

@@ -24,6 +24,8 @@ from typing import Any, Iterable
 
 import yaml
 
+from .params import dotted
+
 VERSION = 1
 CODE_ROOTS = ("src/rarelang", "scripts")
 CODE_SUFFIXES = (".py", ".sh")
@@ -60,20 +62,11 @@ def tree_hash(files: dict[str, str]) -> str:
     return hashlib.md5(listing.encode()).hexdigest() + ".dir"
 
 
-def _dotted(params: dict[str, Any], key: str) -> Any:
-    node: Any = params
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
 def data_files(params: dict[str, Any], keys: Iterable[str] = DATA_KEYS) -> dict[str, dict[str, Any]]:
     """The input files the params name: a file's md5, or a folder's files and their tree hash."""
     out: dict[str, dict[str, Any]] = {}
     for key in keys:
-        value = _dotted(params, key)
+        value = dotted(params, key)
         if not isinstance(value, str) or not value:
             continue
         p = Path(value)

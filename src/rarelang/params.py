@@ -46,16 +46,22 @@ def _repository_params() -> dict[str, Any]:
     return load_params(path) if path.exists() else {}
 
 
+def dotted(params: Any, key: str, missing: Any = None) -> Any:
+    """The value of a dotted key (``train.grpo.max_steps``) in nested mappings; ``missing`` where a part of it
+    is not there (a value that is None is there)."""
+    node: Any = params
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return missing
+        node = node[part]
+    return node
+
+
 def default(key: str, fallback: Any = None) -> Any:
     """The repository params.yaml's value of a dotted key (``train.grpo``): the one place defaults are
     written down, so code that needs one for a partial params dict agrees with it. ``fallback`` only
     where params.yaml is not there (an installed package without its checkout)."""
-    node: Any = _repository_params()
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return copy.deepcopy(fallback)
-        node = node[part]
-    return copy.deepcopy(node)
+    return copy.deepcopy(dotted(_repository_params(), key, fallback))
 
 
 def section(params: dict[str, Any], name: str) -> dict[str, Any]:

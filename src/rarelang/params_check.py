@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from .machine import MOVED_FROM_SANDBOX
+from .params import dotted
 
 # dotted paths whose children are names chosen by the user
 FREE_NAMES = {"evaluate.models", "prior_work.sets", "machine.r_env", "machine.julia_env", "machine.apptainer.images"}
@@ -168,10 +169,7 @@ def check(params: dict[str, Any], reference: dict[str, Any], check_grpo: bool = 
 
     walk(params, reference, "")
     for (key, old), new in RENAMED_VALUES.items():
-        node: Any = params
-        for part in key.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        if node == old:
+        if dotted(params, key) == old:
             errors.append(f"{key}: {old!r} is now called {new!r}")
     return errors
 

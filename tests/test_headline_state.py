@@ -3,12 +3,14 @@ pieces, four per device call (64 MiB come back), and must join up on the next ma
 2026-11-25 a later call re-packed a newer checkpoint mid-way and piece 0 was never fetched: checkpoint
 150 of unified-1.5b was lost. These run the real script on a fake stage folder."""
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -319,3 +321,41 @@ def test_eval_bg_all_evaluates_every_model_of_the_evaluation_config(tmp_path):
     r = _headline(repo, stage, tmp_path / "out", "wait", WAIT_S="5", PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin")
     assert r.returncode == 0, r.stdout + r.stderr
     assert (tmp_path / "out" / f"{RUN}-reask-all-completions.parquet").read_text() == "completions.parquet"
+
+
+def test_collect_run_derives_the_logs_of_a_part_whose_machine_went_back_from_its_trainer_state(tmp_path):
+    """Only WAIT_ADAPTER's copies came back (julia-0.5b, 2026-12-04): the learning curve, the step log and a
+    summary are made from the newest trainer_state, marked as derived; config.json is the run's overlays on
+    params.yaml, marked as reconstructed; a run whose own summary came back is left as it is."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("collect_run", REPO / "scripts" / "gpu" / "collect_run.py")
+    cr = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cr)
+    run = "julia-0.5b"
+    src = tmp_path / "call"
+    src.mkdir()
+    history = [{"step": 0, "eval_reward": -0.1, "eval_pass_rate": 0.2},
+               *({"step": s, "reward": 0.1 * s, "pass_rate": 0.05 * s} for s in (1, 2, 3, 4)),
+               {"step": 4, "eval_reward": 0.3, "eval_pass_rate": 0.4}]
+    (src / f"trainer_state-{run}.json").write_text(json.dumps(
+        {"global_step": 4, "best_model_checkpoint": "/x/checkpoint-4", "log_history": history}))
+    assert cr.main([run, str(src), "--out", str(tmp_path / "headline")]) == 0
+    t = tmp_path / "headline" / run / "train"
+    summary = json.loads((t / "summary.json").read_text())
+    assert summary["global_step"] == 4 and summary["logged_steps"] == 4 and "derived_from" in summary
+    assert summary["first_reward"] == pytest.approx(0.1) and summary["last_reward"] == pytest.approx(0.4)
+    val = pd.read_csv(t / "validation.csv")
+    assert list(val["step"]) == [0, 4] and list(val["eval_pass_rate"]) == [0.2, 0.4]
+    assert list(pd.read_csv(t / "log_history.csv")["step"]) == [1, 2, 3, 4]
+    cfg = json.loads((t / "config.json").read_text())
+    assert cfg["train"]["languages"] == ["julia"] and cfg["train"]["run_name"] == run
+    assert cfg["train"]["grpo"]["max_steps"] == 300 and cfg["reconstructed_from"][:3] == [
+        "params.yaml", "configs/gpu-headline.yaml", f"configs/gpu-headline-{run}.yaml"]
+    # a later collect with a newer trainer_state renews what was derived, but never the run's own summary
+    history.append({"step": 5, "reward": 0.9, "pass_rate": 0.5})
+    (src / f"trainer_state-{run}.json").write_text(json.dumps({"global_step": 5, "log_history": history}))
+    assert cr.main([run, str(src), "--out", str(tmp_path / "headline")]) == 0
+    assert json.loads((t / "summary.json").read_text())["global_step"] == 5
+    (t / "summary.json").write_text('{"own": 1}')
+    assert cr.main([run, str(src), "--out", str(tmp_path / "headline")]) == 0
+    assert json.loads((t / "summary.json").read_text()) == {"own": 1}

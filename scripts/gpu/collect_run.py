@@ -20,6 +20,8 @@ Written (added to what is there: another machine's evaluation, the README, stay)
                 base-multipl-e; other tags keep their name)
   logs/         train.log (its last 200 kB) and each evaluation's log as eval-<tag>.log
   adapter/      the bundled adapter (bf16), or the one WAIT_ADAPTER handed out (adapter/CHECKPOINT names it)
+  (a part whose logs did not come back, only WAIT_ADAPTER's trainer_state: train/log_history, validation.csv and
+  summary.json derived from that trainer_state, config.json resolved from params.yaml + the run's overlays)
   manifests/    every manifest-*.json the run wrote, and CHECK.txt: what `scripts/manifest.py check`
                 finds different in this repository (and under --data-root) from what made the run, for the
                 manifests this collect brought (with the commit it compared with); the others keep the verdict
@@ -39,6 +41,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # scripts/gpu: collect.py beside this file
 
+import pandas as pd  # noqa: E402
+import yaml  # noqa: E402
 from collect import join_bundle, join_pieces  # noqa: E402
 from rarelang import manifest  # noqa: E402
 
@@ -145,6 +149,52 @@ def place(run: str, files: dict[str, bytes], dest: Path) -> list[str]:
     return sorted(written)
 
 
+def derive_train(run: str, dest: Path) -> list[str]:
+    """A part whose own logs did not come back (the machine went back while it trained, leaving only what
+    `WAIT_ADAPTER=1 wait` handed out): train/log_history.{json,csv}, validation.csv and summary.json made from
+    the newest trainer_state.json (its log_history is what train/run.py writes them from; summary.json says
+    ``"derived_from"``), and train/config.json resolved from params.yaml and the run's two overlays
+    (``"reconstructed_from"``: the device's own resolved config did not come back). Nothing is written where the
+    run's own summary is there (one derived before is renewed). Returns what was written (relative to dest)."""
+    tdir = dest / "train"
+    state_path = tdir / "trainer_state.json"
+    own = tdir / "summary.json"
+    if not state_path.exists() or (own.exists() and "derived_from" not in json.loads(own.read_text())):
+        return []
+    from rarelang.params_check import apply_overlay
+    from rarelang.train.run import resolve_config, summarize
+    state = json.loads(state_path.read_text())
+    history = state.get("log_history") or []
+    written = []
+
+    def put(name: str, text: str) -> None:
+        (tdir / name).write_text(text)
+        written.append(f"train/{name}")
+
+    put("log_history.json", json.dumps(history, indent=1) + "\n")
+    steps = [h for h in history if "reward" in h]
+    put("log_history.csv", pd.DataFrame(steps).to_csv(index=False))
+    evals = [h for h in history if "eval_reward" in h]
+    if evals:
+        put("validation.csv", pd.DataFrame(evals).to_csv(index=False))
+    # the checkpoint's own step count; wall time and start-up are not in a trainer_state
+    summary = {"run_name": run, "global_step": state.get("global_step"), "wall_s": None, "startup_s": None,
+               "resumed_from": None, "best_checkpoint": state.get("best_model_checkpoint"), **summarize(history),
+               "derived_from": "trainer_state.json of the newest checkpoint handed out (the run's summary did "
+                               "not come back)"}
+    put("summary.json", json.dumps(summary, indent=1) + "\n")
+    overlays = [REPO / "configs" / "gpu-headline.yaml", REPO / "configs" / f"gpu-headline-{run}.yaml"]
+    if all(o.exists() for o in overlays):
+        params = yaml.safe_load((REPO / "params.yaml").read_text()) or {}
+        for o in overlays:
+            params = apply_overlay(params, yaml.safe_load(o.read_text()) or {})
+        cfg = {"train": json.loads(json.dumps(resolve_config(params), default=str)),
+               "reconstructed_from": ["params.yaml"] + [str(o.relative_to(REPO)) for o in overlays]
+               + [f"at {_checked_at()}"]}
+        put("config.json", json.dumps(cfg, indent=1) + "\n")
+    return written
+
+
 def _checked_at() -> str:
     """The commit the check compares with (and whether the checkout differs from it)."""
     try:
@@ -210,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         files.update(handed_adapter(a.run, a.dirs, files))
     dest = a.out / a.run
     written = place(a.run, files, dest)
+    written += derive_train(a.run, dest)
     print(f"collect_run: {len(written)} file(s) → {dest}", file=sys.stderr)
     for rel in written:
         print(f"  {rel}", file=sys.stderr)

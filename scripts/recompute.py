@@ -10,7 +10,10 @@ scripts/reask.py, a fix in how pairs are counted), one call brings them all up t
     python scripts/recompute.py --check              # a reviewer's check: recompute into a temporary folder,
                                                      # compare with the committed file, exit 1 on any difference
     python scripts/recompute.py --only r-1.5b unified-1.5b/eval-step300
-    python scripts/recompute.py --check --exclude headline/r/ headline/julia/   # the v2 runs (see --help)
+    python scripts/recompute.py --check --exclude headline/r/   # leave out what contains this
+
+A folder with a file NOT_RECOMPUTABLE (its first line says why: the first headline runs' tables read a split
+that is gone) is skipped.
 
 A result whose inputs are missing here is skipped with the missing path named (``.gpu/data/test.parquet`` and
 the MultiPL-E files: ``make gpu-data`` builds them). Two files are the same when everything but the
@@ -33,6 +36,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = {"scripts/compare.py", "scripts/attribution.py"}
 # options of those scripts that name an input path
 PATH_OPTIONS = {"--heldout", "--multipl-e-dir", "--params"}
+# a folder whose results cannot be recomputed here (their inputs are gone, though files of the same name exist:
+# the first headline runs read the split of 2026-11-24) holds this file, first line the reason: skipped, never
+# rewritten from today's inputs (which a plain `recompute.py` did once, 2026-12-04, to those runs' attribution)
+FROZEN = "NOT_RECOMPUTABLE"
 OUTPUT = "<output>"                 # stands for the output path in a recorded command's arguments
 
 
@@ -131,6 +138,11 @@ def main() -> int:
             head = f"[{i}/{len(todo)}] {rel}:"
             if rec is None:
                 print(f"{head} skipped (it records no compare.py/attribution.py command)", flush=True)
+                counts["skipped"] += 1
+                continue
+            frozen = path.parent / FROZEN
+            if frozen.exists():
+                print(f"{head} skipped, frozen ({frozen.name}: {frozen.read_text().strip().splitlines()[0]})", flush=True)
                 counts["skipped"] += 1
                 continue
             missing = [x for x in rec.inputs if not (ROOT / x).exists()]

@@ -53,3 +53,12 @@ def test_recompute_checks_rewrites_and_skips(tmp_path):
     trained.unlink()
     r = _run("scripts/recompute.py", "--root", str(root), "--check")
     assert r.returncode == 0 and f"skipped, missing {trained}" in r.stdout, r.stdout
+
+    # a folder marked NOT_RECOMPUTABLE (inputs of the same name that are not the ones it read) is never rewritten
+    trained_again = tmp_path / "trained.parquet"
+    _frame("trained", [[1, 1], [1, 1], [1, 1], [1, 1]] * 5).to_parquet(trained_again)
+    (root / "run" / "eval" / "NOT_RECOMPUTABLE").write_text("its split is gone\n")
+    before = paired.read_text()
+    r = _run("scripts/recompute.py", "--root", str(root))
+    assert r.returncode == 0 and "frozen (NOT_RECOMPUTABLE: its split is gone)" in r.stdout, r.stdout + r.stderr
+    assert paired.read_text() == before

@@ -70,8 +70,9 @@ def test_merge_cli_writes_the_frame_its_metrics_and_a_report(tmp_path):
 
 
 def test_reasked_names_every_committed_frame_with_answers_asked_in_another_language():
-    """REASKED (which stored frame each re-ask model stands in for) must cover every committed evaluation frame
-    that holds mis-asked answers, and the re-ask configs must name exactly its models."""
+    """REASKED (which stored frame each re-ask model stands in for) covers every committed evaluation frame that
+    held mis-asked answers: since the re-ask was applied (2026-12-04) none holds any, and exactly REASKED's frames
+    carry the reask.json that `reask.py apply` writes; the re-ask configs name exactly its models."""
     import yaml
     from reask import REASKED
     from rarelang.evaluate.compare import asked_elsewhere
@@ -81,7 +82,9 @@ def test_reasked_names_every_committed_frame_with_answers_asked_in_another_langu
         df = pd.read_parquet(p)
         if {"prompt", "model", "suite"} <= set(df.columns) and "prepass" not in p.parts and asked_elsewhere(df).any():
             mixed.add(str(p.relative_to(root)))
-    assert mixed == {frame for frame, _ in REASKED.values()}
+    assert mixed == set(), mixed
+    applied = {str((p.parent / "completions.parquet").relative_to(root)) for p in root.rglob("reask.json")}
+    assert applied == {frame for frame, _ in REASKED.values()}
     names = set()
     for size in ("0.5b", "1.5b"):
         cfg = yaml.safe_load((REPO / "configs" / f"gpu-eval-v2-reask-julia-{size}.yaml").read_text())

@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from rarelang.evaluate.compare import describe, paired_report
-from rarelang.train.run import summarize
+from rarelang.train.run import summarize, write_history
 
 TIMING = ("timing/generation_s", "timing/reward_s_total", "timing/scoring_other_s", "timing/loss_backward_s")
 
@@ -102,8 +102,7 @@ def collect(lang: str, data: bytes, out: Path, models: Path) -> dict:
     summary.update(summarize(history))
     if factor > 1:
         summary["timing_corrected_by"] = factor
-    (tdir / "log_history.json").write_text(json.dumps(history, indent=1) + "\n")
-    pd.DataFrame([h for h in history if "reward" in h]).to_csv(tdir / "log_history.csv", index=False)
+    write_history(tdir, history)           # (+ validation.csv where the run validated; the first headline did not)
     (tdir / "config.json").write_bytes(files[src + "config.json"])
     (tdir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     metrics, frames = {}, []

@@ -41,7 +41,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # scripts/gpu: collect.py beside this file
 
-import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 from collect import join_bundle, join_pieces  # noqa: E402
 from rarelang import manifest  # noqa: E402
@@ -162,21 +161,15 @@ def derive_train(run: str, dest: Path) -> list[str]:
     if not state_path.exists() or (own.exists() and "derived_from" not in json.loads(own.read_text())):
         return []
     from rarelang.params_check import apply_overlay
-    from rarelang.train.run import resolve_config, summarize
+    from rarelang.train.run import resolve_config, summarize, write_history
     state = json.loads(state_path.read_text())
     history = state.get("log_history") or []
-    written = []
+    written = [f"train/{name}" for name in write_history(tdir, history)]
 
     def put(name: str, text: str) -> None:
         (tdir / name).write_text(text)
         written.append(f"train/{name}")
 
-    put("log_history.json", json.dumps(history, indent=1) + "\n")
-    steps = [h for h in history if "reward" in h]
-    put("log_history.csv", pd.DataFrame(steps).to_csv(index=False))
-    evals = [h for h in history if "eval_reward" in h]
-    if evals:
-        put("validation.csv", pd.DataFrame(evals).to_csv(index=False))
     # the checkpoint's own step count; wall time and start-up are not in a trainer_state
     summary = {"run_name": run, "global_step": state.get("global_step"), "wall_s": None, "startup_s": None,
                "resumed_from": None, "best_checkpoint": state.get("best_model_checkpoint"), **summarize(history),

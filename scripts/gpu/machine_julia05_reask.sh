@@ -5,7 +5,8 @@
 # back 30 s after a call). Times count from the first call's clock, /root/stage/T0 (docs/GPU.md).
 #   train    [TRAIN_END=1720]  julia-0.5b's train-bg, its budget ending TRAIN_END s after T0
 #   reask05                    once the trainer's engine is up: the 0.5B re-ask (6 models) in the background
-#   mid      [END=1600]      until MID_END s after T0 (or 565 s): pack each re-ask when it ends, start the 1.5B
+#   mid      [END]             until END s after T0 (the argument, else MID_END, else 1600; at most 565 s from
+#                              now): pack each re-ask when it ends, start the 1.5B
 #                              re-ask once its model is converted and the 0.5B one has ended; then hand out
 #                              julia-0.5b's best adapter and log (WAIT_ADAPTER)
 #   final                      wait for the training to stop, evaluate the checkpoint validation chose on

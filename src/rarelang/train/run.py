@@ -216,6 +216,19 @@ def choose_resume(resume: Any, ckpt_dir: Path, fingerprint: str, writer: bool = 
     return str(ckpts[-1]) if ckpts else None
 
 
+def write_history(results_dir: Path, history: list[dict[str, Any]]) -> list[str]:
+    """A run's log history as results_dir/log_history.json, log_history.csv (the optimizer steps) and
+    validation.csv (the validations, where there are any). Returns the names written."""
+    (results_dir / "log_history.json").write_text(json.dumps(history, indent=1) + "\n")
+    pd.DataFrame([h for h in history if "reward" in h]).to_csv(results_dir / "log_history.csv", index=False)
+    written = ["log_history.json", "log_history.csv"]
+    evals = [h for h in history if "eval_reward" in h]
+    if evals:
+        pd.DataFrame(evals).to_csv(results_dir / "validation.csv", index=False)
+        written.append("validation.csv")
+    return written
+
+
 def summarize(history: list[dict[str, Any]]) -> dict[str, Any]:
     steps = [h for h in history if "reward" in h]
     df = pd.DataFrame(steps)
@@ -347,11 +360,7 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
         merged.save_pretrained(out_dir / "merged")
         tok.save_pretrained(out_dir / "merged")
 
-    (results_dir / "log_history.json").write_text(json.dumps(history, indent=1) + "\n")
-    pd.DataFrame([h for h in history if "reward" in h]).to_csv(results_dir / "log_history.csv", index=False)
-    evals = [h for h in history if "eval_reward" in h]
-    if evals:
-        pd.DataFrame(evals).to_csv(results_dir / "validation.csv", index=False)
+    write_history(results_dir, history)
     resolved = {"train": _json_safe(cfg), "model_dir": str(mdir), "dtype": dtype, "device": "cpu" if use_cpu else "cuda",
                 "resumed_from": resume_from, "grpo_args": _json_safe(args.to_dict()),
                 "dataset_rows": len(frame), "sandbox": _json_safe(pool.cfg.__dict__),

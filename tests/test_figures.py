@@ -155,6 +155,9 @@ def test_headline_v2_tables_from_the_runs_results(tmp_path):
             best="/root/stage/models/r-lr/checkpoints/checkpoint-250")     # validation chose step 250
     _v2_run(h, "r-g16", ["r"], 188, {}, paired=False, validation=[(50, 0.196), (100, 0.281), (150, 0.264)],
             best="/root/stage/models/r-g16/checkpoints/checkpoint-150")   # judged on validation alone
+    _v2_run(h, "j", ["julia"], 250, {"trained-vs-base/heldout/t0.2/julia": (0.231, 0.331)},
+            validation=[(0, 0.195), (200, 0.414), (250, 0.424)], checkpoint="checkpoint-200",
+            best="/root/stage/models/j/checkpoints/checkpoint-250")   # tested: 200, not validation's 250
     made = make_headline_v2(h, tmp_path / "fig", tmp_path / "tab")
     md = (tmp_path / "tab" / "summary.md").read_text()
     # validation's best point is shown where it is not the last (the checkpoint it chose is tested)
@@ -178,5 +181,11 @@ def test_headline_v2_tables_from_the_runs_results(tmp_path):
     assert r"\newcommand{\HvRGOneSixValFirst}{0.196}" in nums and r"\newcommand{\HvRGOneSixValLast}{0.264}" in nums
     assert r"\newcommand{\HvRGOneSixValBest}{0.281}" in nums and r"\newcommand{\HvRGOneSixValBestStep}{100}" in nums
     assert "HvUOneFivebValFirst" not in nums                      # no learning curve, no macro
+    # the zero-variance share of each run, and the validation pass rate of the checkpoint tested where
+    # validation reached it (not r-0.5b's step 253, not r-g16's: never tested)
+    assert r"\newcommand{\HvRZeroFivebZeroVar}{0.25}" in nums
+    assert r"\newcommand{\HvJValEvaluated}{0.414}" in nums and r"\newcommand{\HvJValBest}{0.424}" in nums
+    assert "HvRZeroFivebValEvaluated" not in nums and "HvRGOneSixValEvaluated" not in nums
+    assert "| j | 0.5B | julia | 5e-05 | 250 | 200 |" in md
     assert any(p.endswith("learning_curves.pdf") for p in made["figures"])
     assert make_headline_v2(tmp_path / "tab", tmp_path / "f2", tmp_path / "t2")["tables"] == []

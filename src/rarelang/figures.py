@@ -514,6 +514,8 @@ def v2_numbers(runs: dict[str, dict[str, Any]]) -> str:
     for name, r in runs.items():
         f = v2_run_facts(r)
         out.append(f"\\newcommand{{\\{_macro('hv', name)}Steps}}{{{f['steps']}}}")
+        if f["zero_var"] is not None:       # the mean share of prompt groups with zero reward variance
+            out.append(f"\\newcommand{{\\{_macro('hv', name)}ZeroVar}}{{{f['zero_var']:.2f}}}")
         if f["validation"]:                 # the learning curve's first, last and best point (validation pass rate)
             first, last, _step, best, best_step = f["validation"]
             m = _macro('hv', name)
@@ -521,6 +523,11 @@ def v2_numbers(runs: dict[str, dict[str, Any]]) -> str:
                     f"\\newcommand{{\\{m}ValLast}}{{{last:.3f}}}",
                     f"\\newcommand{{\\{m}ValBest}}{{{best:.3f}}}",
                     f"\\newcommand{{\\{m}ValBestStep}}{{{best_step}}}"]
+            # the validation pass rate of the checkpoint the test evaluated (where validation reached it)
+            ev, val = f["evaluated_step"], r["validation"]
+            at = val.loc[val["step"] == ev, "eval_pass_rate"] if ev is not None else []
+            if len(at):
+                out.append(f"\\newcommand{{\\{m}ValEvaluated}}{{{float(at.iloc[-1]):.3f}}}")
     return "\n".join(out) + "\n"
 
 

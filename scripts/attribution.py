@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Attribution table: base vs trained answers beyond pass@1 — share with top-level code besides
-definitions, with package imports, cut at the token limit, mean length, and pass@1 on the
+definitions, with package imports, cut at the token limit, completion-protocol programs a code fence
+reached (the chat format's closing fence, which Julia's stop sequences do not cut), mean length, and pass@1 on the
 problems whose prompt names the function the tests call (vs those where it is hidden).
 
     python scripts/attribution.py results/headline/r/eval/completions_*.parquet \\

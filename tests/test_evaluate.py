@@ -452,3 +452,22 @@ def test_replay_finds_answers_by_language_and_task_id(tmp_path):
              Problem("u", "r", "", "own", "instruct")]
     assert gen.completions_for(probs) == [["r answer"], ["jl answer"], []]
     assert [gen.tests_for(p) for p in probs] == ["r tests", "jl tests", "own"]
+
+
+def test_attribution_counts_completion_programs_a_code_fence_reached():
+    # julia-0.5b (2026-12-04): 97% of its Julia continuations closed a fence after `end`; Julia's stop sequences do
+    # not cut it, so the program does not parse — the attribution table says so per model, suite and protocol
+    from rarelang.evaluate.attribution import attribution_table, format_table
+    prompt = "function f(x::Int)::Int\n"
+    df = pd.DataFrame({"model": ["base"] * 2 + ["trained"] * 2, "suite": "humaneval-jl", "lang": "julia",
+                       "task_id": ["a", "b"] * 2, "passed": [True, False, False, False], "protocol": "completion",
+                       "prompt": prompt, "entry_point": "f",
+                       "completion": ["    x + 1\nend\n", "    x\nend\n```", "    x + 1\nend\n```", "    x\nend\n```\n"]})
+    df["program"] = prompt + df["completion"]
+    rows = {r["model"]: r for r in attribution_table(df)}
+    assert rows["base"]["share_fenced"] == 0.5 and rows["trained"]["share_fenced"] == 1.0
+    assert rows["trained"]["share_unparsable"] == 1.0 and rows["base"]["share_unparsable"] == 0.5
+    chat = attribution_table(df.assign(protocol="chat"))
+    assert all(r["share_fenced"] is None for r in chat)      # chat answers' code is taken out of its fences
+    table = format_table(list(rows.values()))
+    assert "fence in program" in table.splitlines()[0] and "| 100.0% |" in table.splitlines()[-1]

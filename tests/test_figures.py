@@ -158,6 +158,9 @@ def test_headline_v2_tables_from_the_runs_results(tmp_path):
     _v2_run(h, "j", ["julia"], 250, {"trained-vs-base/heldout/t0.2/julia": (0.231, 0.331)},
             validation=[(0, 0.195), (200, 0.414), (250, 0.424)], checkpoint="checkpoint-200",
             best="/root/stage/models/j/checkpoints/checkpoint-250")   # tested: 200, not validation's 250
+    (h / "j" / "eval" / "attribution.json").write_text(json.dumps({"rows": [   # scripts/attribution.py's rows
+        {"model": m, "suite": "humaneval-jl", "protocol": p, "lang": "julia", "share_fenced": f}
+        for m, p, f in [("base", "completion", 0.367), ("trained", "completion", 0.97), ("trained", "chat", None)]]}))
     made = make_headline_v2(h, tmp_path / "fig", tmp_path / "tab")
     md = (tmp_path / "tab" / "summary.md").read_text()
     # validation's best point is shown where it is not the last (the checkpoint it chose is tested)
@@ -187,5 +190,8 @@ def test_headline_v2_tables_from_the_runs_results(tmp_path):
     assert r"\newcommand{\HvJValEvaluated}{0.414}" in nums and r"\newcommand{\HvJValBest}{0.424}" in nums
     assert "HvRZeroFivebValEvaluated" not in nums and "HvRGOneSixValEvaluated" not in nums
     assert "| j | 0.5B | julia | 5e-05 | 250 | 200 |" in md
+    # the share of completion-protocol programs a code fence reached, trained and base (the attribution table)
+    assert r"\newcommand{\HvJJuliaHumanevalCompletionFenced}{97\%}" in nums
+    assert r"\newcommand{\HvJJuliaHumanevalCompletionBaseFenced}{37\%}" in nums and "ChatFenced" not in nums
     assert any(p.endswith("learning_curves.pdf") for p in made["figures"])
     assert make_headline_v2(tmp_path / "tab", tmp_path / "f2", tmp_path / "t2")["tables"] == []

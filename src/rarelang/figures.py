@@ -365,8 +365,10 @@ def v2_runs(headline: Path) -> dict[str, dict[str, Any]]:
         # checkpoint): rows "<run>-<tag>" in the paired table and its macros, not another run
         extra = {p.parent.name[len("eval-"):]: json.loads(p.read_text()).get("pairs", {})
                  for p in sorted(d.glob("eval-*/paired.json"))}
+        apath = d / "eval" / "attribution.json"      # style vs correctness (scripts/attribution.py)
+        attribution = json.loads(apath.read_text()).get("rows", []) if apath.exists() else []
         runs[d.name] = {"summary": json.loads(spath.read_text()), "config": cfg.get("train", {}),
-                        "paired": paired, "validation": val, "extra": extra,
+                        "paired": paired, "validation": val, "extra": extra, "attribution": attribution,
                         "checkpoint": ck.read_text().strip() if ck.exists() else None}
     return runs
 
@@ -512,6 +514,13 @@ def v2_numbers(runs: dict[str, dict[str, Any]]) -> str:
                 f"\\newcommand{{\\{base}Trained}}{{{x['trained']:.3f}}}",
                 f"\\newcommand{{\\{base}Problems}}{{{x['problems']}}}"]
     for name, r in runs.items():
+        # the share of completion-protocol programs a code fence reached (attribution table): <...>Fenced for the
+        # trained model, <...>BaseFenced for the base model it is paired with
+        for a in r.get("attribution", []):
+            if a.get("share_fenced") is not None and a.get("model") in ("base", "trained"):
+                m = _macro("hv", name, a["lang"], a["suite"].split("-")[0], a["protocol"])
+                out.append(f"\\newcommand{{\\{m}{'Base' if a['model'] == 'base' else ''}Fenced}}"
+                           f"{{{100 * a['share_fenced']:.0f}\\%}}")
         f = v2_run_facts(r)
         out.append(f"\\newcommand{{\\{_macro('hv', name)}Steps}}{{{f['steps']}}}")
         if f["zero_var"] is not None:       # the mean share of prompt groups with zero reward variance

@@ -3,8 +3,9 @@
 For each model × suite × protocol × language of a completions frame: pass@1, and the share of
 programs with top-level code besides definitions (calls such as "example usage", loops, prints),
 with package imports (Julia ``using``/``import``, R ``library``/``require``), answers cut at the
-token limit, the mean completion length (up to a control token written as text, where the program
-ends too: ``programs.stop_at_stop_tokens``), and pass@1 on the problems whose prompt names the
+token limit, completion-protocol programs holding a code fence (the chat format's closing fence, which
+MultiPL-E's Julia stop sequences do not cut), the mean completion length (up to a control token written as
+text, where the program ends too: ``programs.stop_at_stop_tokens``), and pass@1 on the problems whose prompt names the
 function the tests call. The programs are classified with the real parsers (Julia
 ``Meta.parse``, R ``parse``), top-level expression by top-level expression.
 """
@@ -174,6 +175,10 @@ def attribution_table(df: pd.DataFrame, names_entry: pd.Series | None = None) ->
             "share_imports": float(with_code["imports"].mean()) if len(with_code) else None,
             "share_unparsable": float((~with_code["parsed"]).mean()) if len(with_code) else None,
             "share_truncated": (float(g["truncated"].astype(float).mean()) if protocol == "chat" else None),
+            # completion protocol: a code fence that reached the program (the chat format's closing ``` after the
+            # function; MultiPL-E's Julia stop sequences do not cut it, so the program does not parse)
+            "share_fenced": (float(with_code["program"].str.contains("```", regex=False).mean())
+                             if protocol == "completion" and len(with_code) else None),
             "mean_completion_chars": float(g["completion"].fillna("").map(used_chars).mean()),
             "problems_naming_entry": int(named["task_id"].nunique()),
             "pass@1_naming_entry": _pass1(named) if len(named) else None,
@@ -187,11 +192,13 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     def f(x, pct=True):
         return "–" if x is None else (f"{100 * x:.1f}%" if pct else f"{x:.3f}")
     head = ("| model | suite | protocol | lang | pass@1 | pass@1 (prompt names entry) | pass@1 (hidden) | "
-            "top-level code | imports | truncated | mean chars |\n|---|---|---|---|---|---|---|---|---|---|---|")
+            "top-level code | imports | truncated | fence in program | mean chars |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for r in rows:
         lines.append(f"| {r['model']} | {r['suite']} | {r['protocol']} | {r['lang']} | {f(r['pass@1'], False)} | "
                      f"{f(r['pass@1_naming_entry'], False)} | {f(r['pass@1_hidden_entry'], False)} | "
                      f"{f(r['share_toplevel_other'])} | {f(r['share_imports'])} | {f(r['share_truncated'])} | "
+                     f"{f(r.get('share_fenced'))} | "
                      f"{r['mean_completion_chars']:.0f} |")
     return "\n".join(lines)

@@ -316,3 +316,27 @@ def test_reask_adapters_gather_on_the_device_call_after_call(tmp_path):
     assert sorted(p.name for p in (stage / "reask-adapters").iterdir()) == ["r-0.5b", "unified-0.5b"]
     assert (stage / "reask-adapters" / "r-0.5b" / "adapter_model.safetensors").read_text() == "r-0.5b/adapter_model.safetensors"
     assert not (stage / "reask-adapters" / "r-0.5b" / "README.md").exists()
+
+
+# ------------------------------------------------------------------ one-machine scripts
+def test_machine_clock_is_set_once_and_gives_training_the_time_left_to_its_end(tmp_path):
+    # scripts/gpu/machine_*.sh: every call after staging is timed from $S/T0; a training part's budget is what is
+    # left until END s after T0, whenever the `train` call runs
+    fake = tmp_path / "headline.sh"
+    fake.write_text('echo "headline $* TRAIN_WALL_S=$TRAIN_WALL_S"\n')
+    (tmp_path / "stage").mkdir()
+    (tmp_path / "stage" / "T0").write_text(f"{int(time.time()) - 100}\n")       # the clock began 100 s ago
+    script = ". scripts/gpu/machine_clock.sh; set_t0; el; train_bg myrun 1150; alive $S/none.pid || echo dead"
+    out = subprocess.run(["bash", "-c", script], cwd=REPO, capture_output=True, text=True, check=True,
+                         env={"PATH": "/usr/bin:/bin", "S": str(tmp_path / "stage"), "H": str(fake)}).stdout
+    assert "t0:" not in out                                   # an existing clock is kept
+    lines = out.splitlines()
+    assert lines[0] in ("[100 s after T0]", "[101 s after T0]")
+    wall = int(lines[-2].split("TRAIN_WALL_S=")[1])
+    assert lines[-2].startswith("headline myrun train-bg") and 1049 <= wall <= 1050 and lines[-1] == "dead"
+    fresh = tmp_path / "fresh"
+    subprocess.run(["bash", "-c", ". scripts/gpu/machine_clock.sh; set_t0"], cwd=REPO, check=True,
+                   env={"PATH": "/usr/bin:/bin", "S": str(fresh)})
+    assert abs(int((fresh / "T0").read_text()) - time.time()) < 500
+    for s in sorted((REPO / "scripts" / "gpu").glob("machine_*.sh")):
+        assert subprocess.run(["bash", "-n", str(s)]).returncode == 0, s

@@ -15,10 +15,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 S=/root/stage; H=scripts/gpu/headline.sh
-now() { date +%s; }
-t0() { cat $S/T0; }
-el() { echo "[$(( $(now) - $(t0) )) s after T0]"; }
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+. scripts/gpu/machine_clock.sh      # now, t0, el, alive, set_t0, train_bg
 conv15_done() {   # the 1.5B transformers folder is complete (its conversion process has ended)
   [ -f $S/models/hf/qwen2.5-coder-1.5b-instruct-q4_k_m/config.json ] && ! alive $S/convert-model-1.5b.pid
 }
@@ -39,17 +36,8 @@ pack_done() {   # RUN: pack its re-ask once it has ended with metrics
   tail -3 $S/results/$run/reask-all.log
 }
 case "${1:?usage: $0 t0|train|reask05|mid|final}" in
-  t0)
-    # the clock: the container's start when it is recent (the machine's held time counts from about then)
-    mkdir -p $S
-    if [ ! -f $S/T0 ]; then
-      e=$(ps -o etimes= -p 1 2>/dev/null | tr -d ' '); { [ -n "$e" ] && [ "$e" -lt 400 ]; } || e=0
-      echo $(( $(now) - e )) > $S/T0; echo "t0: pid 1 started $e s ago"
-    fi ;;
-  train)
-    w=$(( $(t0) + ${TRAIN_END:-1720} - $(now) ))
-    echo "train: TRAIN_WALL_S=$w $(el)"
-    TRAIN_WALL_S=$w bash $H julia-0.5b train-bg ;;
+  t0) set_t0 ;;
+  train) train_bg julia-0.5b ${TRAIN_END:-1720} ;;
   reask05)
     for _ in $(seq 60); do grep -qE "it/s|s/it" $S/results/julia-0.5b/train.log 2>/dev/null && break; sleep 5; done
     echo "reask05: trainer up? $(tr '\r' '\n' < $S/results/julia-0.5b/train.log | grep -E 'it/s|s/it' | tail -1 | cut -c1-120) $(el)"

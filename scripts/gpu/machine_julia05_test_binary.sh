@@ -17,11 +17,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 S=/root/stage; H=scripts/gpu/headline.sh
+. scripts/gpu/machine_clock.sh      # now, t0, el, alive, set_t0, train_bg
 J=julia-0.5b; B=r-0.5b-binary
-now() { date +%s; }
-t0() { cat $S/T0; }
-el() { echo "[$(( $(now) - $(t0) )) s after T0]"; }
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 # wait up to $2 s for a line matching $3 in log $1
 wait_log() { local i; for i in $(seq $(( $2 / 5 ))); do tr '\r' '\n' < "$1" 2>/dev/null | grep -qE "$3" && return 0; sleep 5; done; return 1; }
 j_ended() { ! alive $S/results/$J/heldout-trained.pid && ! alive $S/results/$J/multipl-e-trained.pid \
@@ -32,16 +29,8 @@ pack_j() {
   for t in heldout-trained multipl-e-trained; do tr '\r' '\n' < $S/results/$J/$t.log | grep -E "pass@1" | tail -8; done
 }
 case "${1:?usage: $0 t0|train|evals|mid|final}" in
-  t0)
-    mkdir -p $S
-    if [ ! -f $S/T0 ]; then
-      e=$(ps -o etimes= -p 1 2>/dev/null | tr -d ' '); { [ -n "$e" ] && [ "$e" -lt 400 ]; } || e=0
-      echo $(( $(now) - e )) > $S/T0; echo "t0: pid 1 started $e s ago"
-    fi ;;
-  train)
-    w=$(( $(t0) + ${TRAIN_END:-1150} - $(now) ))
-    echo "train: TRAIN_WALL_S=$w $(el)"
-    TRAIN_WALL_S=$w bash $H $B train-bg ;;
+  t0) set_t0 ;;
+  train) train_bg $B ${TRAIN_END:-1150} ;;
   evals)
     wait_log $S/results/$B/train.log 150 "it/s|s/it" || echo "evals: the trainer is not up after 150 s"
     echo "evals: trainer: $(tr '\r' '\n' < $S/results/$B/train.log | grep -E 'it/s|s/it' | tail -1 | cut -c1-120) $(el)"

@@ -388,11 +388,16 @@ def _student(cfg: dict[str, Any]) -> str | None:
     return f"{m.group(1)}B" if m else None
 
 
+def _suite_name(suite: str) -> str:
+    """A suite as the v2 tables name it: 'humaneval-r+completion' → 'humaneval', 'heldout' → 'heldout'."""
+    return suite.split("+")[0].split("-")[0]
+
+
 def _v2_key_parts(key: str) -> tuple[str, str, str]:
     """'trained-vs-base/humaneval-r+completion/t0.2/r' → ('humaneval', 'completion', 'r')."""
     _comp, suite, _setting, lang = key.split("/")
     protocol = "completion" if suite.endswith("+completion") else "chat"
-    return suite.split("+")[0].split("-")[0], protocol, lang
+    return _suite_name(suite), protocol, lang
 
 
 def v2_rows(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -518,16 +523,16 @@ def v2_numbers(runs: dict[str, dict[str, Any]]) -> str:
         # trained model, <...>BaseFenced for the base model it is paired with
         for a in r.get("attribution", []):
             if a.get("share_fenced") is not None and a.get("model") in ("base", "trained"):
-                m = _macro("hv", name, a["lang"], a["suite"].split("-")[0], a["protocol"])
-                out.append(f"\\newcommand{{\\{m}{'Base' if a['model'] == 'base' else ''}Fenced}}"
+                cell = _macro("hv", name, a["lang"], _suite_name(a["suite"]), a["protocol"])
+                out.append(f"\\newcommand{{\\{cell}{'Base' if a['model'] == 'base' else ''}Fenced}}"
                            f"{{{100 * a['share_fenced']:.0f}\\%}}")
         f = v2_run_facts(r)
-        out.append(f"\\newcommand{{\\{_macro('hv', name)}Steps}}{{{f['steps']}}}")
+        m = _macro("hv", name)
+        out.append(f"\\newcommand{{\\{m}Steps}}{{{f['steps']}}}")
         if f["zero_var"] is not None:       # the mean share of prompt groups with zero reward variance
-            out.append(f"\\newcommand{{\\{_macro('hv', name)}ZeroVar}}{{{f['zero_var']:.2f}}}")
+            out.append(f"\\newcommand{{\\{m}ZeroVar}}{{{f['zero_var']:.2f}}}")
         if f["validation"]:                 # the learning curve's first, last and best point (validation pass rate)
             first, last, _step, best, best_step = f["validation"]
-            m = _macro('hv', name)
             out += [f"\\newcommand{{\\{m}ValFirst}}{{{first:.3f}}}",
                     f"\\newcommand{{\\{m}ValLast}}{{{last:.3f}}}",
                     f"\\newcommand{{\\{m}ValBest}}{{{best:.3f}}}",

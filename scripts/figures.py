@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""DVC stage `figures`: every figure (PDF + PNG, paper/figures/) and LaTeX table (paper/tables/)
-from results/ — the validation funnel, the GRPO reward and status curves, pass@k base vs trained
-with 95% CIs, and the error breakdown; the GPU headline runs (results/headline: the first headline's
-per-language runs and the v2 runs of issue 15, paper/{figures,tables}/headline{,_v2}). Missing inputs
-are skipped with a note."""
+"""Every figure (PDF + PNG, paper/figures/) and LaTeX table (paper/tables/) from results/.
+
+  --only pipeline   the embedded default's (dvc.yaml's `figures` stage): the validation funnel, the GRPO
+                    reward and status curves, pass@k base vs trained with 95% CIs, the error breakdown
+                    → paper/{figures,tables}/pipeline/
+  --only headline   the headline experiments' (pipelines/headline/dvc.yaml's `figures` stage): the first
+                    headline's per-language runs and the v2 runs → paper/{figures,tables}/headline{,_v2}/
+  (neither: both; `make figures`). Missing inputs are skipped with a note."""
 
 import sys
 from pathlib import Path
@@ -18,15 +21,18 @@ def main() -> int:
     ap.add_argument("--figures", default="paper/figures")
     ap.add_argument("--tables", default="paper/tables")
     ap.add_argument("--run", default=None, help="training run name (default: train.run_name)")
+    ap.add_argument("--only", choices=["pipeline", "headline"], default=None, help="one half (default: both)")
     ap.add_argument("--headline", default="results/headline",
                     help="also draw the GPU headline runs (one sub-directory per run, see docs/GPU.md) into "
                          "<figures>/headline, <tables>/headline when the directory exists")
     args = ap.parse_args()
     params, repo = setup(args)
     run = args.run or (params.get("train") or {}).get("run_name") or "grpo"
-    jobs = [(repo / args.results, lambda: make_all(repo / args.results, repo / args.figures, repo / args.tables,
-                                                   run=run))]
-    if args.headline and (repo / args.headline).is_dir():
+    jobs = []
+    if args.only in (None, "pipeline"):
+        jobs.append((repo / args.results, lambda: make_all(repo / args.results, repo / args.figures / "pipeline",
+                                                           repo / args.tables / "pipeline", run=run)))
+    if args.only in (None, "headline") and args.headline and (repo / args.headline).is_dir():
         h = repo / args.headline
         jobs.append((h, lambda: make_headline(h, repo / args.figures / "headline", repo / args.tables / "headline")))
         jobs.append((h, lambda: make_headline_v2(h, repo / args.figures / "headline_v2",

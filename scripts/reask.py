@@ -4,7 +4,7 @@ until 2026-11-25, two-language evaluations showed 75 held-out Julia problems the
 answers in place of the old ones.
 
 1. ``select``: the split's rows of every problem some stored frame asked in another language — a held-out
-   parquet for an evaluation of just those problems (configs/gpu-eval-v2-reask-julia-{0.5b,1.5b}.yaml, which
+   parquet for an evaluation of just those problems (results/headline/records/configs/gpu-eval-v2-reask-julia-{0.5b,1.5b}.yaml, which
    evaluates the base model and every trained adapter on it, one vLLM engine per base model):
 
        python scripts/reask.py select results/headline/unified-0.5b/eval/base/completions.parquet \\
@@ -30,7 +30,7 @@ answers in place of the old ones.
 3. ``apply``: ``merge`` for every stored frame at once, in place. The re-ask configs name each model after the
    frame it stands in for (REASKED below: ``base-0.5b`` → unified-0.5b/eval/base, ``r-0.5b`` →
    r-0.5b/eval/trained, …); each frame gets the new answers, its metrics.json recomputed and a reask.json
-   beside it (the replaced answers stay in git's history). Then ``python scripts/recompute.py`` brings every
+   beside it (the replaced answers stay in git's history). Then the experiments' ``compare`` stages (``dvc repro -s pipelines/headline/dvc.yaml:compare@<run>``) bring every
    paired.json and attribution table up to date:
 
        python scripts/reask.py apply /work/.device/NN/unified-0.5b-reask-all-completions.parquet \\
@@ -54,7 +54,7 @@ from rarelang.schema import read_table, write_table
 from rescore import recomputed_metrics
 
 CELL = ["suite", "protocol", "setting", "lang", "task_id"]
-# a re-ask evaluation's model (configs/gpu-eval-v2-reask-julia-{0.5b,1.5b}.yaml) → the stored frame (under
+# a re-ask evaluation's model (results/headline/records/configs/gpu-eval-v2-reask-julia-{0.5b,1.5b}.yaml) → the stored frame (under
 # results/headline) whose mis-asked answers it replaces, and the committed adapter that made that frame (None: a
 # base model). Every committed frame with answers asked in another language is here but the unified-0.5b pre-pass
 # (1,000 problems at other settings; prepass_filter.py counts its mis-asked problems as unseen).
@@ -188,7 +188,8 @@ def main() -> int:
                               if isinstance(v, dict)), file=sys.stderr)
     except ValueError as e:
         sys.exit(f"reask {args.cmd}: {e}")
-    print("now: python scripts/recompute.py (every paired.json and attribution table), then make figures",
+    print("now: dvc repro -s pipelines/headline/dvc.yaml:compare@<run> for each run (its paired and attribution "
+          "tables), then make figures",
           file=sys.stderr)
     return 0
 

@@ -107,9 +107,11 @@ def retry(args, params: dict, ep: dict, mdir: Path, out: Path, statuses: set[str
     with SandboxPool.from_params(params) as pool:
         outs = pool.run_all(jobs, progress=not args.quiet, desc="re-run")
     before = {p: df.loc[todo[p], "status"].value_counts() for p, df in frames.items()}
-    cols = ["status", "passed", "tests_passed", "tests_total", "message"]
+    # duration_s too: a re-run row kept the device's time (a re-scored timeout recorded 0.01 s)
+    cols = ["status", "passed", "tests_passed", "tests_total", "message", "duration_s"]
     for (p, i), o in zip(where, outs):
-        frames[p].loc[i, cols] = [o.status.value, o.passed, o.tests_passed, o.tests_total, o.message[:300]]
+        frames[p].loc[i, cols] = [o.status.value, o.passed, o.tests_passed, o.tests_total, o.message[:300],
+                                  o.duration_s]
     for p, df in frames.items():
         # the metrics written with this frame: completions.parquet → metrics.json, completions-X → metrics-X
         mpath = p.parent / p.name.replace("completions", "metrics", 1).replace(".parquet", ".json")
@@ -179,8 +181,8 @@ def main() -> int:
     with SandboxPool.from_params(params) as pool:
         outs = pool.run_all(jobs, progress=not args.quiet, desc="re-score")
     for i, o in zip(idx, outs):
-        new.loc[i, ["status", "passed", "tests_passed", "tests_total", "message"]] = [
-            o.status.value, o.passed, o.tests_passed, o.tests_total, o.message[:300]]
+        new.loc[i, ["status", "passed", "tests_passed", "tests_total", "message", "duration_s"]] = [
+            o.status.value, o.passed, o.tests_passed, o.tests_total, o.message[:300], o.duration_s]
     out.mkdir(parents=True, exist_ok=True)
     new.to_parquet(out / "completions.parquet", index=False)
     report = {}

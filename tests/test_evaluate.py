@@ -201,15 +201,15 @@ class _ModeGenerator:
     records which mode each call used and the prompts it saw."""
     name = "mode"
 
-    def __init__(self):
-        self.chat, self.calls = True, []
+    def __init__(self, completion=None):
+        self.chat, self.calls, self.completion = True, [], completion
 
     def generate(self, prompts, n, temperature, max_tokens, stop=None, seed=0):
         self.calls.append((self.chat, list(prompts), stop))
         if self.chat:
             ans = "```r\nadd <- function(a, b) {\n  a + b\n}\n```"
         else:
-            ans = "\n  a + b\n}\n# a comment MultiPL-E's stop token cuts off\nstop('never run')"
+            ans = self.completion or "\n  a + b\n}\n# a comment MultiPL-E's stop token cuts off\nstop('never run')"
         return [[ans] * n for _ in prompts]
 
 
@@ -471,3 +471,40 @@ def test_attribution_counts_completion_programs_a_code_fence_reached():
     assert all(r["share_fenced"] is None for r in chat)      # chat answers' code is taken out of its fences
     table = format_table(list(rows.values()))
     assert "fence in program" in table.splitlines()[0] and "| 100.0% |" in table.splitlines()[-1]
+
+
+def test_a_hash_sample_keeps_its_problems_whatever_else_the_split_holds():
+    """evaluate.heldout_sample: hash — a problem is in or out by its own id. One row more elsewhere moves a
+    positional sample (what made the v2 held-out sample differ between machines); it leaves a hash sample alone."""
+    from rarelang.evaluate.run import sample_per_language
+    from rarelang.evaluate.suites import Problem
+    probs = [Problem(f"task_{i}", "julia", "p", "t", "instruct") for i in range(300)]
+    more = probs[:150] + [Problem("task_extra", "julia", "p", "t", "instruct")] + probs[150:]
+    ids = lambda ps: {p.task_id for p in ps}                                             # noqa: E731
+    h, h2 = sample_per_language(probs, 40, 0, "hash"), sample_per_language(more, 40, 0, "hash")
+    assert len(h) == 40 and ids(h2) - {"task_extra"} <= ids(h) and len(ids(h) - ids(h2)) <= 1
+    pos, pos2 = sample_per_language(probs, 40, 0), sample_per_language(more, 40, 0)
+    assert len(ids(pos) ^ ids(pos2)) > 10                       # the positional one moves
+    assert [p.task_id for p in h] == [p.task_id for p in probs if p.task_id in ids(h)]      # in the suite's order
+    with pytest.raises(ValueError, match="heldout_sample"):
+        sample_per_language(probs, 4, 0, "random")
+
+
+def test_extra_stops_cut_only_completion_protocol_answers(pool):
+    """evaluate.completion_extra_stops (headline v3: a closing code fence): the completion protocol stops at it —
+    generation and the program — and a chat answer, whose code sits between fences, never does."""
+    from rarelang.evaluate.run import with_extra_stops
+    p = Problem("HumanEval_x_add", "julia", "function add(a, b)\n", "using Test\n@test add(1, 2) == 3", "multipl-e",
+                entry_point="add", stop=["\nfunction"])
+    h = Problem("t1", "julia", "p", "t", "instruct")
+    assert with_extra_stops([p, h], "chat", ["\n```"]) == [p, h]
+    cut = with_extra_stops([p, h], "completion", ["\n```"])
+    assert cut[0].stop == ["\nfunction", "\n```"] and cut[1] is h and p.stop == ["\nfunction"]
+    gen = _ModeGenerator(completion="    a + b\nend\n```\n")
+    df = evaluate_model("m", gen, cut[:1], "humaneval-jl", {"name": "s", "n": 1, "temperature": 0.2}, pool,
+                        max_tokens=10, timeout_s=10, seed=0, protocol="completion")
+    assert gen.calls[0][2] == [["\nfunction", "\n```"]]                          # generation stops there
+    assert df["program"].iloc[0] == p.prompt + "    a + b\nend" and df["passed"].all(), df[["status", "message"]]
+    plain = evaluate_model("m", gen, [p], "humaneval-jl", {"name": "s", "n": 1, "temperature": 0.2}, pool,
+                           max_tokens=10, timeout_s=10, seed=0, protocol="completion")
+    assert not plain["passed"].any()                                     # MultiPL-E's stops alone: the fence stays

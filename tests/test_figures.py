@@ -109,10 +109,13 @@ def test_the_paper_types_no_number_by_hand_and_every_macro_it_uses_is_generated(
     make_headline(repo / "results" / "headline", tmp_path / "f", tmp_path / "t")
     make_headline_v2(repo / "results" / "headline", tmp_path / "f2", tmp_path / "t2")
     defined = set()
-    for numbers in (tmp_path / "t" / "numbers.tex", tmp_path / "t2" / "numbers.tex"):
+    for numbers in (tmp_path / "t" / "numbers.tex", tmp_path / "t2" / "numbers.tex", tmp_path / "t2" / "claims.tex"):
         defined |= set(re.findall(r"\\newcommand\{\\(\w+)\}", numbers.read_text()))
-    used = set(re.findall(r"\\(H[lv][A-Z]\w*)", body)) - {"Hlmissing"}
-    assert {u for u in used if u.startswith("Hv")} and used <= defined, sorted(used - defined)
+    # \Hl/\Hv: the runs' tables; \Hc: the declared analysis (claims.json); \Hs, \Hd, \Ho: the sensitivity
+    # re-scorings, the decontamination and the original work beside ours
+    used = set(re.findall(r"\\(H[lvcsdo][A-Z]\w*)", body)) - {"Hlmissing"}
+    assert all({u for u in used if u.startswith(p)} for p in ("Hv", "Hc", "Hs", "Hd", "Ho"))
+    assert used <= defined, sorted(used - defined)
 
 
 def _v2_run(root, name, langs, steps, pairs, validation=None, paired=True, best=None, lr=5e-5,
@@ -128,7 +131,7 @@ def _v2_run(root, name, langs, steps, pairs, validation=None, paired=True, best=
         pd.DataFrame(validation, columns=["step", "eval_pass_rate"]).to_csv(d / "train" / "validation.csv", index=False)
     if paired:
         (d / "eval").mkdir()
-        (d / "eval" / "paired.json").write_text(json.dumps({"command": "x", "pairs": {
+        (d / "paired.json").write_text(json.dumps({"command": "x", "pairs": {
             k: {"problems": 400, "k": 1, "base_pass@1": b, "other_pass@1": t, "difference": t - b,
                 "difference_ci95": [t - b - 0.03, t - b + 0.03], "better": 9, "worse": 4, "sign_test_p": 0.01}
             for k, (b, t) in pairs.items()}}))
@@ -147,8 +150,8 @@ def test_headline_v2_tables_from_the_runs_results(tmp_path):
     _v2_run(h, "u-1.5b", ["julia", "r"], 300, {"trained-vs-base/heldout/t0.2/r": (0.337, 0.447)},
             model="/root/stage/models/hf/qwen2.5-coder-1.5b-instruct-q4_k_m",
             checkpoint="checkpoint-194")           # trained on to 300 after checkpoint 194 was evaluated
-    (h / "u-1.5b" / "eval-step300").mkdir()                    # and its last checkpoint tested on held-out
-    (h / "u-1.5b" / "eval-step300" / "paired.json").write_text(json.dumps({"pairs": {"trained-vs-base/heldout/t0.2/r": {
+    (h / "u-1.5b-step300").mkdir()                    # and its last checkpoint tested on held-out
+    (h / "u-1.5b-step300" / "paired.json").write_text(json.dumps({"pairs": {"trained-vs-base/heldout/t0.2/r": {
         "problems": 400, "k": 1, "base_pass@1": 0.337, "other_pass@1": 0.436, "difference": 0.099,
         "difference_ci95": [0.061, 0.139], "better": 104, "worse": 57, "sign_test_p": 2.6e-4}}}))
     _v2_run(h, "r-lr", ["r"], 340, {"trained-vs-base/heldout/t0.2/r": (0.180, 0.255)}, lr=1e-4,
@@ -158,7 +161,7 @@ def test_headline_v2_tables_from_the_runs_results(tmp_path):
     _v2_run(h, "j", ["julia"], 250, {"trained-vs-base/heldout/t0.2/julia": (0.231, 0.331)},
             validation=[(0, 0.195), (200, 0.414), (250, 0.424)], checkpoint="checkpoint-200",
             best="/root/stage/models/j/checkpoints/checkpoint-250")   # tested: 200, not validation's 250
-    (h / "j" / "eval" / "attribution.json").write_text(json.dumps({"rows": [   # scripts/attribution.py's rows
+    (h / "j" / "attribution.json").write_text(json.dumps({"rows": [   # scripts/attribution.py's rows
         {"model": m, "suite": "humaneval-jl", "protocol": p, "lang": "julia", "share_fenced": f}
         for m, p, f in [("base", "completion", 0.367), ("trained", "completion", 0.97), ("trained", "chat", None)]]}))
     made = make_headline_v2(h, tmp_path / "fig", tmp_path / "tab")

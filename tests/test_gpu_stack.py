@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts" / "gpu"))
+sys.path.insert(0, str(REPO / "scripts" / "device"))
 
 
 # ------------------------------------------------------------------ device lock
@@ -251,6 +251,15 @@ def test_bench_records_the_reward_workers_the_run_used_not_a_setting_or_the_cpu_
     assert reward_workers({"machine": {"workers": "auto"}}) is None          # unknown: the caller says what it assumes
 
 
+def device_env(tmp_path, stage):
+    """What install.sh reads of the device profile, pointed at a temporary stage (scripts/device/profile.sh)."""
+    import os
+    prof = tmp_path / "device-test.yaml"
+    prof.write_text(f"profile: {{gpu: true}}\ndevice: {{stage: {stage}, site: {tmp_path / 'site'}, r_root: {tmp_path / 'r'}, "
+                    "out_files: 8, out_mib: 64, piece_mib: 15}\n")
+    return {**os.environ, "DEVICE_PROFILE": str(prof), "PYTHON": sys.executable}
+
+
 def test_two_models_staged_on_one_machine_keep_their_pieces_apart(tmp_path):
     """`install.sh model` gathers each carried folder's pieces in a folder of its own: the 0.5B and the 1.5B
     students were staged on one machine with their pieces interleaved across calls (2026-11-25). With one
@@ -279,8 +288,8 @@ def test_two_models_staged_on_one_machine_keep_their_pieces_apart(tmp_path):
         dest.mkdir(parents=True)
         for f in (part, "SHA256SUMS", "WHOLE.sha256", "NAME"):
             shutil.copy(src / f, dest / f)
-        return subprocess.run(["bash", str(REPO / "scripts/gpu/install.sh"), "model"], cwd=tmp_path / "call",
-                              env={**os.environ, "STAGE": str(stage), "MODEL_PIECES": f".gpu/{name}"},
+        return subprocess.run(["bash", str(REPO / "scripts/device/install.sh"), "model"], cwd=tmp_path / "call",
+                              env={**device_env(tmp_path, stage), "MODEL_PIECES": f".gpu/{name}"},
                               capture_output=True, text=True, timeout=60)
 
     for name, part in (("model", "part00"), ("model-1.5b", "part00"), ("model", "part01"), ("model-1.5b", "part01")):
@@ -305,8 +314,8 @@ def test_reask_adapters_gather_on_the_device_call_after_call(tmp_path):
             d.mkdir(parents=True)
             for f in files:
                 (d / f).write_text(f"{name}/{f}")
-        return subprocess.run(["bash", str(REPO / "scripts/gpu/install.sh"), "adapters"], cwd=tmp_path / "call",
-                              env={**os.environ, "STAGE": str(stage)}, capture_output=True, text=True, timeout=60)
+        return subprocess.run(["bash", str(REPO / "scripts/device/install.sh"), "adapters"], cwd=tmp_path / "call",
+                              env=device_env(tmp_path, stage), capture_output=True, text=True, timeout=60)
 
     both = ("adapter_config.json", "adapter_model.safetensors", "README.md")
     r = call(**{"r-0.5b": both, "r-0.5b-long": ("adapter_config.json",)})
@@ -316,27 +325,3 @@ def test_reask_adapters_gather_on_the_device_call_after_call(tmp_path):
     assert sorted(p.name for p in (stage / "reask-adapters").iterdir()) == ["r-0.5b", "unified-0.5b"]
     assert (stage / "reask-adapters" / "r-0.5b" / "adapter_model.safetensors").read_text() == "r-0.5b/adapter_model.safetensors"
     assert not (stage / "reask-adapters" / "r-0.5b" / "README.md").exists()
-
-
-# ------------------------------------------------------------------ one-machine scripts
-def test_machine_clock_is_set_once_and_gives_training_the_time_left_to_its_end(tmp_path):
-    # scripts/gpu/machine_*.sh: every call after staging is timed from $S/T0; a training part's budget is what is
-    # left until END s after T0, whenever the `train` call runs
-    fake = tmp_path / "headline.sh"
-    fake.write_text('echo "headline $* TRAIN_WALL_S=$TRAIN_WALL_S"\n')
-    (tmp_path / "stage").mkdir()
-    (tmp_path / "stage" / "T0").write_text(f"{int(time.time()) - 100}\n")       # the clock began 100 s ago
-    script = ". scripts/gpu/machine_clock.sh; set_t0; el; train_bg myrun 1150; alive $S/none.pid || echo dead"
-    out = subprocess.run(["bash", "-c", script], cwd=REPO, capture_output=True, text=True, check=True,
-                         env={"PATH": "/usr/bin:/bin", "S": str(tmp_path / "stage"), "H": str(fake)}).stdout
-    assert "t0:" not in out                                   # an existing clock is kept
-    lines = out.splitlines()
-    assert lines[0] in ("[100 s after T0]", "[101 s after T0]")
-    wall = int(lines[-2].split("TRAIN_WALL_S=")[1])
-    assert lines[-2].startswith("headline myrun train-bg") and 1049 <= wall <= 1050 and lines[-1] == "dead"
-    fresh = tmp_path / "fresh"
-    subprocess.run(["bash", "-c", ". scripts/gpu/machine_clock.sh; set_t0"], cwd=REPO, check=True,
-                   env={"PATH": "/usr/bin:/bin", "S": str(fresh)})
-    assert abs(int((fresh / "T0").read_text()) - time.time()) < 500
-    for s in sorted((REPO / "scripts" / "gpu").glob("machine_*.sh")):
-        assert subprocess.run(["bash", "-n", str(s)]).returncode == 0, s

@@ -15,12 +15,13 @@ ROOT = repo_root()
 REF = yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
-def test_params_yaml_and_every_config_overlay_are_valid():
+def test_params_yaml_and_every_experiment_and_profile_are_valid():
+    from rarelang.experiments import Experiment, Profile, experiment_names
     assert check(REF, REF) == []
-    gpu = [ROOT / "configs" / "gpu-headline.yaml"]
-    for cfg in sorted((ROOT / "configs").glob("*.yaml")):
-        chain = gpu + [cfg] if cfg.name.startswith("gpu-") and cfg not in gpu else [cfg]
-        assert check_files(ROOT / "params.yaml", chain, ROOT / "params.yaml") == [], cfg
+    for name in experiment_names(ROOT):          # its dataset, evaluation and recipe too: a bad key raises
+        assert check(Experiment.load(name, ROOT).merged_params(ROOT), REF, check_grpo=False) == [], name
+    for prof in sorted((ROOT / "configs" / "profiles").glob("*.yaml")):
+        assert Profile.load(prof.stem, ROOT).name == prof.stem
 
 
 @pytest.mark.parametrize("overlay, expected", [
@@ -92,14 +93,12 @@ def test_values_of_an_accepted_type_pass(overlay):
 
 def test_stage_scripts_accept_every_config_without_checking_grpo():
     """The stage scripts check without TRL (check_grpo=False): GRPOConfig fields params.yaml does not
-    list (eval_strategy, …) must pass there, as the GPU configs set them (a run refused at start once)."""
-    gpu = [ROOT / "configs" / "gpu-headline.yaml"]
-    for cfg in sorted((ROOT / "configs").glob("gpu-headline-*.yaml")):
-        params = REF
-        for c in gpu + [cfg]:
-            params = apply_overlay(params, yaml.safe_load(c.read_text()) or {})
-        assert "eval_strategy" in params["train"]["grpo"] or "eval_strategy" not in cfg.read_text()
-        assert check(params, REF, check_grpo=False) == [], cfg
+    list (eval_strategy, …) must pass there, as the headline experiments set them (a run refused at start once)."""
+    from rarelang.experiments import Experiment, experiment_names
+    for name in experiment_names(ROOT, group="headline"):
+        params = Experiment.load(name, ROOT).merged_params(ROOT)
+        assert "eval_strategy" in params["train"]["grpo"], name
+        assert check(params, REF, check_grpo=False) == [], name
     # the rest of the params is still checked
     bad = apply_overlay(REF, {"train.grpo.eval_strategy": "steps", "train.lora.alpah": 8})
     assert [e for e in check(bad, REF, check_grpo=False)] == ["unknown key train.lora.alpah; did you mean train.lora.alpha?"]

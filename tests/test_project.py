@@ -85,45 +85,7 @@ def test_slurm_scripts_parse(script):
     assert r.returncode == 0, r.stderr
     if script.endswith(".sbatch"):
         text = (ROOT / "slurm" / script).read_text()
-        assert "#SBATCH" in text and ("dvc exp run" in text or "vllm-serve" in text)
-
-
-def test_apply_paper_config(tmp_path):
-    params = tmp_path / "params.yaml"
-    params.write_text((ROOT / "params.yaml").read_text())
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "apply_config.py"), str(ROOT / "configs" / "paper.yaml"),
-                        "--params", str(params)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    p = yaml.safe_load(params.read_text())
-    assert p["sample"]["n"] == 2000 and p["data"]["source"] == "acecode"
-    assert p["train"]["grpo"]["num_generations"] == 8 and p["train"]["grpo"]["loss_type"] == "dr_grpo"
-    assert p["machine"]["sandbox_backend"] == "apptainer" and p["reward"]["passed"] == 1.0
-
-
-def test_apply_config_keeps_comments_and_refuses_unknown_keys(tmp_path):
-    """An overlay changes only the values it names: params.yaml keeps its comments and layout, the
-    result means exactly what the plain overlay means, and a misspelled key is refused."""
-    from rarelang.params_check import apply_overlay
-    params = tmp_path / "params.yaml"
-    original = (ROOT / "params.yaml").read_text()
-    params.write_text(original)
-    cfg = ROOT / "configs" / "gpu-headline.yaml"
-    out = tmp_path / "out.yaml"
-    run = [sys.executable, str(ROOT / "scripts" / "apply_config.py")]
-    r = subprocess.run(run + [str(cfg), "--params", str(params), "-o", str(out)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    assert params.read_text() == original                                   # -o: the source untouched
-    text = out.read_text()
-    assert yaml.safe_load(text) == apply_overlay(yaml.safe_load(original), yaml.safe_load(cfg.read_text()))
-    assert yaml.safe_load(text)["train"]["grpo"]["learning_rate"] == 5e-5      # a float, not the string '5e-05'
-    comments = [ln.split("#", 1)[1].strip() for ln in original.splitlines() if "#" in ln]
-    assert sum(c in text for c in comments) >= 0.8 * len(comments)             # replaced blocks lose theirs only
-    assert "null" in text                                                      # not rewritten as empty values
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("train.grpo.learnig_rate: 1.0e-4\n")
-    r = subprocess.run(run + [str(bad), "--params", str(params)], capture_output=True, text=True)
-    assert r.returncode == 2 and "learning_rate" in r.stderr, r.stderr         # names the nearest key
-    assert params.read_text() == original
+        assert "#SBATCH" in text and ("dvc repro" in text or "vllm-serve" in text or "rarelang serve" in text)
 
 
 def test_lock_files_pin_every_package():
@@ -139,8 +101,10 @@ def test_apptainer_definitions_have_tests_and_labels():
     for name in ("julia.def", "r.def"):
         text = (ROOT / "containers" / name).read_text()
         assert "%test" in text and "%labels" in text and "Bootstrap: docker" in text
-    assert "1.10." in (ROOT / "containers" / "julia.def").read_text()
-    assert "r-ver:4.4." in (ROOT / "containers" / "r.def").read_text()
+    # the interpreters the headline rewards were judged with (results/env/*.json): Julia 1.5.3, R 4.2.2
+    julia = (ROOT / "containers" / "julia.def").read_text()
+    assert 'VERSION == v"1.5.3"' in julia and "install_julia.sh" in julia
+    assert 'getRversion() == "4.2.2"' in (ROOT / "containers" / "r.def").read_text()
 
 
 def test_containers_build_explains_without_apptainer():
@@ -154,13 +118,3 @@ def test_sandbox_defaults_in_code_agree_with_params_yaml(monkeypatch):
     params.yaml sets: one set of defaults, whichever way a sandbox is made."""
     monkeypatch.delenv("RARELANG_SANDBOX_BACKEND", raising=False)
     assert SandboxConfig() == SandboxConfig.from_params(load_params(ROOT / "params.yaml"))
-
-
-def test_the_runs_paths_come_from_its_name():
-    """dvc.yaml names the training's outputs by train.run_name (models/<run>, results/train/<run>/), and
-    the evaluated adapter is that run's: renaming the run moves every path with it."""
-    text = (ROOT / "dvc.yaml").read_text()
-    assert "models/grpo" not in text and "results/train/grpo" not in text
-    assert "models/${train.run_name}" in text and "results/train/${train.run_name}/log_history.csv" in text
-    p = load_params(ROOT / "params.yaml")
-    assert p["evaluate"]["models"]["trained"]["adapter"] == f"models/{p['train']['run_name']}/adapter"

@@ -87,7 +87,7 @@ def test_reasked_names_every_committed_frame_with_answers_asked_in_another_langu
     assert applied == {frame for frame, _ in REASKED.values()}
     names = set()
     for size in ("0.5b", "1.5b"):
-        cfg = yaml.safe_load((REPO / "configs" / f"gpu-eval-v2-reask-julia-{size}.yaml").read_text())
+        cfg = yaml.safe_load((REPO / "results/headline/records/configs" / f"gpu-eval-v2-reask-julia-{size}.yaml").read_text())
         models = cfg["evaluate.models"]
         names |= set(models)
         assert all(n.endswith(size) or f"-{size}-" in n for n in models), models

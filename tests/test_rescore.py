@@ -32,7 +32,8 @@ def test_only_status_reruns_those_rows_and_recomputes_metrics(tmp_path):
                        "task_id": he.task_id, "lang": "r", "sample": range(len(rows)),
                        "program": [p for p, _ in rows], "status": [s for _, s in rows],
                        "passed": [s == "passed" for _, s in rows], "tests_passed": 0, "tests_total": 0,
-                       "message": "could not start a r worker: bwrap: Can't fork: Resource temporarily unavailable"})
+                       "message": "could not start a r worker: bwrap: Can't fork: Resource temporarily unavailable",
+                       "duration_s": 0.0123})
     src = tmp_path / "trained-multipl-e"
     src.mkdir()
     df.to_parquet(src / "completions-device.parquet", index=False)
@@ -47,6 +48,9 @@ def test_only_status_reruns_those_rows_and_recomputes_metrics(tmp_path):
     assert r.returncode == 0, r.stderr
     new = pd.read_parquet(tmp_path / "out" / "trained-multipl-e" / "completions.parquet")
     assert new["status"].tolist() == ["passed", "syntax_error", "passed", "tests_failed"]
+    # a re-run row records its own time (it kept the device's before), the others keep theirs
+    assert (new["duration_s"][:2] != 0.0123).all() and (new["duration_s"][:2] > 0).all()
+    assert (new["duration_s"][2:] == 0.0123).all()
     metrics = json.loads((tmp_path / "out" / "trained-multipl-e" / "metrics.json").read_text())
     assert metrics[key]["pass@1"] == 0.5 and old[key]["pass@1"] == 0.25
     assert metrics[key]["statuses"]["sandbox_error"] == 0 and metrics[key]["repaired_prompts"] == 3

@@ -168,3 +168,13 @@ def test_the_teacher_generates_through_the_llm_layer_at_its_own_sampling(tmp_pat
         local_engine("gguf")
     with pytest.raises(ValueError, match="translate.provider"):
         make_backend({"provider": "hf", "model": "m"}, tmp_path)
+
+
+def test_the_local_engines_never_share_cached_answers():
+    """translate.local.engine: llama.cpp's and transformers' answers differ at the same settings, so their cache keys
+    differ (a cache written by one is not replayed as the other's; transformers keeps its historical key)."""
+    from rarelang.translate.backends import teacher_model, teacher_spec
+    tp = {"provider": "local", "model": "qwen2.5-coder-0.5b-instruct"}
+    llama = teacher_model(tp["model"], teacher_spec({**tp, "local": {"engine": "llama_cpp"}}))
+    hf = teacher_model(tp["model"], teacher_spec({**tp, "local": {"engine": "transformers"}}))
+    assert hf == "qwen2.5-coder-0.5b-instruct" and llama != hf and "llama_cpp" in llama

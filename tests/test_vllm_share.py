@@ -1,4 +1,4 @@
-"""scripts/gpu/vllm_share.py: an evaluation's vLLM share is lowered to what the GPU has free (r-1.5b's
+"""scripts/device/vllm_share.py: an evaluation's vLLM share is lowered to what the GPU has free (r-1.5b's
 evaluation asked for 0.4 of the H100 beside a 1.5B trainer, 29.8 of 79.2 GiB were free, and vLLM
 refused to start)."""
 import subprocess
@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts" / "gpu"))
+sys.path.insert(0, str(REPO / "scripts" / "device"))
 import vllm_share  # noqa: E402
 
 PARAMS = {"evaluate": {"models": {
@@ -51,12 +51,12 @@ def test_cli_writes_an_overlay_apply_config_accepts(tmp_path):
     p = tmp_path / "params.yaml"
     p.write_text(yaml.safe_dump(PARAMS))
     ov = tmp_path / "share.yaml"
-    r = subprocess.run([sys.executable, str(REPO / "scripts/gpu/vllm_share.py"), str(p), "--models", "base,trained",
+    r = subprocess.run([sys.executable, str(REPO / "scripts/device/vllm_share.py"), str(p), "--models", "base,trained",
                         "--free-mib", "30535", "--total-mib", "81080", "-o", str(ov)],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert yaml.safe_load(ov.read_text()) == {"evaluate.models.trained.vllm.gpu_memory_utilization": 0.34}
     assert "lowered to 0.34" in r.stderr
-    r = subprocess.run([sys.executable, str(REPO / "scripts/gpu/vllm_share.py"), str(p), "--models", "trained",
+    r = subprocess.run([sys.executable, str(REPO / "scripts/device/vllm_share.py"), str(p), "--models", "trained",
                         "--free-mib", "3000", "--total-mib", "81080"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "no room" in r.stderr

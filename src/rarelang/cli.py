@@ -2,6 +2,9 @@
 
     rarelang exec --lang {julia,r} --code FILE --tests FILE [--timeout S] [--json]
     rarelang exec-batch JOBS.jsonl -o RESULTS.jsonl [--workers N] [--resume]
+    rarelang serve [--host H] [--port P] [--token-env VAR] ...   (docs/environments.md)
+    rarelang solve [TASKS.jsonl -o RESULTS.jsonl] [--adapter RUN] [-n N] …   (src/rarelang/solve.py)
+    rarelang export --adapter RUN [-o DIR] [--quant Q4_K_M]                  (src/rarelang/export/)
 """
 
 from __future__ import annotations
@@ -215,6 +218,17 @@ def cmd_check_params(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def _serve_cli():
+    # imported by name: no pipeline stage runs `serve`, so the import graph that gives each dvc.yaml stage its
+    # code deps (scripts/dvc_deps.py) does not follow it into the web server
+    import importlib
+    return importlib.import_module("rarelang.env.cli")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    return _serve_cli().serve_from_args(args, _params(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="rarelang",
@@ -267,6 +281,16 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--backend", choices=["bwrap", "apptainer", "none"], help="override machine.sandbox_backend")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_exec_batch)
+
+    from .runner import add_commands as add_experiment_commands   # run, experiments, resolve
+    add_experiment_commands(sub)
+
+    _serve_cli().add_serve_parser(sub).set_defaults(func=cmd_serve)
+
+    from .solve import add_parser as add_solve_parser        # rarelang solve: src/rarelang/solve.py
+    add_solve_parser(sub)
+    from .export.command import add_parser as add_export_parser      # rarelang export: src/rarelang/export/
+    add_export_parser(sub)
     return p
 
 

@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+
 log = logging.getLogger(__name__)
 FUNNEL = ("sampled", "parsed", "syntax_ok", "runs", "passes")
 STATUS_ORDER = ("passed", "tests_failed", "runtime_error", "syntax_error", "timeout", "memory_exceeded",
@@ -341,12 +342,22 @@ V2_SUITES = ("heldout", "humaneval", "mbpp")
 
 def v2_runs(headline: Path) -> dict[str, dict[str, Any]]:
     """The headline-v2 runs under ``headline``: <run>/train/summary.json (+ config.json,
-    validation.csv) and <run>/eval/paired.json (scripts/compare.py, base vs trained). A run with a
+    validation.csv) and <run>/paired.json (the experiment's compare stage, base vs trained). A run with a
     learning curve but no test evaluation (a lever judged on validation alone) is kept with no pairs:
     it is in the runs table and the learning curves, not in the paired table."""
     runs: dict[str, dict[str, Any]] = {}
+    # further test evaluations of a run's training (an experiment <run>-<tag> with a paired.json and no training of
+    # its own, e.g. unified-1.5b-step300: another checkpoint): rows "<run>-<tag>" in the paired table and its
+    # macros, not another run
+    trained = {p.name for p in headline.iterdir() if (p / "train" / "summary.json").exists()}
+    extras: dict[str, dict[str, Any]] = {}
+    for d in sorted(p for p in headline.iterdir() if p.is_dir() and p.name not in trained):
+        owner = max((r for r in trained if d.name.startswith(r + "-")), key=len, default=None)
+        if owner and (d / "paired.json").exists():
+            extras.setdefault(owner, {})[d.name[len(owner) + 1:]] = \
+                json.loads((d / "paired.json").read_text()).get("pairs", {})
     for d in sorted(p for p in headline.iterdir() if p.is_dir()):
-        spath, ppath = d / "train" / "summary.json", d / "eval" / "paired.json"
+        spath, ppath = d / "train" / "summary.json", d / "paired.json"
         if not spath.exists():
             continue
         cfg_path = d / "train" / "config.json"
@@ -361,15 +372,20 @@ def v2_runs(headline: Path) -> dict[str, dict[str, Any]]:
         # eval/CHECKPOINT names the checkpoint the test evaluation used where it is neither the one
         # validation chose nor the last (e.g. a run trained on after its evaluation)
         ck = d / "eval" / "CHECKPOINT"
-        # further test evaluations of the same run (eval-<tag>/paired.json, e.g. eval-step300: another
-        # checkpoint): rows "<run>-<tag>" in the paired table and its macros, not another run
-        extra = {p.parent.name[len("eval-"):]: json.loads(p.read_text()).get("pairs", {})
-                 for p in sorted(d.glob("eval-*/paired.json"))}
-        apath = d / "eval" / "attribution.json"      # style vs correctness (scripts/attribution.py)
+        apath = d / "attribution.json"      # style vs correctness (scripts/attribution.py)
         attribution = json.loads(apath.read_text()).get("rows", []) if apath.exists() else []
+        # the outcome shares of the held-out answers (metrics.json): which statuses a gain came from
+        statuses: dict[tuple[str, str], dict[str, float]] = {}
+        for mpath in sorted(d.glob("eval*/*/metrics.json")):
+            tag = mpath.parent.parent.name[len("eval-"):] if mpath.parent.parent.name != "eval" else ""
+            for key, m in json.loads(mpath.read_text()).items():
+                model, suite, _setting, lang = key.split("/")
+                if suite == "heldout" and "statuses" in m:
+                    statuses[(model if model == "base" else "-".join(filter(None, [d.name, tag])), lang)] = m["statuses"]
         runs[d.name] = {"summary": json.loads(spath.read_text()), "config": cfg.get("train", {}),
-                        "paired": paired, "validation": val, "extra": extra, "attribution": attribution,
-                        "checkpoint": ck.read_text().strip() if ck.exists() else None}
+                        "paired": paired, "validation": val, "extra": extras.get(d.name, {}),
+                        "attribution": attribution,
+                        "checkpoint": ck.read_text().strip() if ck.exists() else None, "statuses": statuses}
     return runs
 
 
@@ -522,12 +538,22 @@ def v2_numbers(runs: dict[str, dict[str, Any]]) -> str:
         # the share of completion-protocol programs a code fence reached (attribution table): <...>Fenced for the
         # trained model, <...>BaseFenced for the base model it is paired with
         for a in r.get("attribution", []):
+            cell = _macro("hv", name, a["lang"], _suite_name(a["suite"]), a["protocol"])
+            who = "Base" if a.get("model") == "base" else ""
             if a.get("share_fenced") is not None and a.get("model") in ("base", "trained"):
-                cell = _macro("hv", name, a["lang"], _suite_name(a["suite"]), a["protocol"])
-                out.append(f"\\newcommand{{\\{cell}{'Base' if a['model'] == 'base' else ''}Fenced}}"
-                           f"{{{100 * a['share_fenced']:.0f}\\%}}")
+                out.append(f"\\newcommand{{\\{cell}{who}Fenced}}{{{100 * a['share_fenced']:.0f}\\%}}")
+            # held-out programs with top-level code besides definitions (mostly "example usage")
+            if a.get("suite") == "heldout" and a.get("share_toplevel_other") is not None and \
+                    a.get("model") in ("base", "trained"):
+                out.append(f"\\newcommand{{\\{cell}{who}TopLevel}}{{{100 * a['share_toplevel_other']:.0f}\\%}}")
         f = v2_run_facts(r)
         m = _macro("hv", name)
+        # held-out outcome shares, per percent: \Hv<run><Lang>Heldout<Status>, the base's as \HvBase<size>…
+        for (model, lang), st in sorted(r.get("statuses", {}).items()):
+            who = f"base-{f['student'] or ''}" if model == "base" else model
+            for status in ("passed", "tests_failed", "runtime_error", "syntax_error", "timeout"):
+                out.append(f"\\newcommand{{\\{_macro('hv', who, lang, 'heldout', status.replace('_', '-'))}}}"
+                           f"{{{100 * st.get(status, 0.0):.0f}\\%}}")
         out.append(f"\\newcommand{{\\{m}Steps}}{{{f['steps']}}}")
         if f["zero_var"] is not None:       # the mean share of prompt groups with zero reward variance
             out.append(f"\\newcommand{{\\{m}ZeroVar}}{{{f['zero_var']:.2f}}}")
@@ -564,13 +590,197 @@ def v2_learning_curves(runs: dict[str, dict[str, Any]], out: Path) -> list[Path]
     return _save(fig, out, "learning_curves")
 
 
+# ---------------------------------------------------------------- the declared analysis (issue 33)
+FOREST_PANELS = (("heldout", "chat"), ("humaneval", "chat"), ("humaneval", "completion"), ("mbpp", "chat"),
+                 ("mbpp", "completion"))
+LANG_COLORS = {"julia": "#6a1b9a", "r": "#1565c0"}
+
+
+def forest_figure(claims: dict[str, Any], out: Path) -> list[Path]:
+    """Every paired difference of claims.json: its 95% CI (dark) and its family-adjusted interval (light, max-T),
+    one panel per suite and protocol, one row per run (Julia above R), the pooled effect at the bottom, the goal's
+    thresholds dashed."""
+    cells = claims.get("cells") or []
+    if not cells:
+        return []
+    runs = list(dict.fromkeys(c["run"] for c in cells))
+    rows = runs + ["pooled"]
+    goal = {e["suite"]: e["min_diff"] for e in claims.get("rule", {}).get("endpoints", [])}
+    fam = next(iter(claims["correction"]["families"].values()))
+    fig, axes = plt.subplots(1, len(FOREST_PANELS), figsize=(13, 0.42 * len(rows) + 1.6), sharey=True, sharex=True)
+    for ax, (suite, protocol) in zip(axes, FOREST_PANELS):
+        ax.axvline(0, color="black", lw=0.8)
+        if suite in goal:
+            ax.axvline(goal[suite], color="grey", lw=0.8, ls="--")
+        for c in cells:
+            if (c["suite"], c["protocol"]) != (suite, protocol):
+                continue
+            y = len(rows) - 1 - rows.index(c["run"]) + (0.17 if c["language"] == "julia" else -0.17)
+            col = LANG_COLORS.get(c["language"], "black")
+            half = c["diff"] - c["adj_low"]
+            ax.plot([c["adj_low"], c["diff"] + half], [y, y], color=col, lw=5, alpha=0.22, solid_capstyle="butt")
+            ax.plot([c["ci_low"], c["ci_high"]], [y, y], color=col, lw=1.4)
+            ax.plot(c["diff"], y, "o", ms=4, color=col, mfc=col if c["verdict"] != "inconclusive" else "white")
+        for pl in claims.get("pooled", []):
+            if (pl["suite"], pl["protocol"]) == (suite, protocol):
+                y = (0.17 if pl["language"] == "julia" else -0.17)
+                col = LANG_COLORS.get(pl["language"], "black")
+                ax.plot([pl["ci_low"], pl["ci_high"]], [y, y], color=col, lw=1.4)
+                ax.plot(pl["diff"], y, "D", ms=4, color=col)
+        ax.set_title(f"{suite}, {protocol}", fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_xlabel("pass@1 difference", fontsize=8)
+    axes[0].set_yticks(range(len(rows)), list(reversed(rows)), fontsize=8)
+    axes[0].set_ylim(-0.6, len(rows) - 0.4)
+    handles = [plt.Line2D([], [], color=LANG_COLORS[lg], lw=1.4, marker="o", ms=4, label=f"{lg}: 95% CI")
+               for lg in ("julia", "r")]
+    handles += [plt.Line2D([], [], color="grey", lw=5, alpha=0.3,
+                           label=f"adjusted over the family ({fam['cells']} cells, max-T)"),
+                plt.Line2D([], [], color="black", marker="o", ms=4, mfc="white", lw=0, label="inconclusive (adjusted)"),
+                plt.Line2D([], [], color="grey", ls="--", lw=0.8, label="goal threshold")]
+    fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.02))
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return _save(fig, out, "forest")
+
+
+def _size(model: str) -> str:
+    """'base:qwen2.5-coder-1.5b' → 'base-1.5b'; a run's label stays."""
+    if not model.startswith("base:"):
+        return model
+    m = re.search(r"(\d+(?:\.\d+)?b)", model)
+    return f"base-{m.group(1)}" if m else "base"
+
+
+def claims_numbers(claims: dict[str, Any], sensitivity: dict[str, Any] | None = None,
+                   decontam: dict[str, Any] | None = None, cleaned: dict[str, Any] | None = None,
+                   original: dict[str, Any] | None = None) -> str:
+    """Macros for the numbers the paper quotes from the declared analysis (\\Hc…), the sensitivity re-scorings
+    (\\Hs…), the decontamination (\\Hd…) and the original work beside ours (\\Ho…)."""
+    out = ["% generated by rarelang.figures.claims_numbers from results/headline/{claims.json,sensitivity,decontam,"
+           "original-work}: do not edit"]
+
+    def cmd(name: str, value: Any) -> None:
+        out.append(f"\\newcommand{{\\{name}}}{{{value}}}")
+
+    def ci(lo: float, hi: float) -> str:
+        return f"[{lo:+.3f}, {hi:+.3f}]"
+    def cell(prefix: str, c: dict[str, Any]) -> None:      # a claims.json cell's difference, CI, bound, verdict
+        m = _macro(prefix, c["run"], c["language"], c["suite"], c["protocol"])
+        cmd(m + "Diff", f"{c['diff']:+.3f}")
+        cmd(m + "CI", ci(c["ci_low"], c["ci_high"]))
+        cmd(m + "AdjLow", f"{c['adj_low']:+.3f}")
+        cmd(m + "Verdict", c["verdict"])
+        cmd(m + "Problems", c["problems"])
+    cells = claims.get("cells", [])
+    for c in cells:
+        cell("hc", c)
+    for pl in claims.get("pooled", []):
+        m = _macro("hc", "pooled", pl["language"], pl["suite"], pl["protocol"])
+        cmd(m + "Diff", f"{pl['diff']:+.3f}")
+        cmd(m + "CI", ci(pl["ci_low"], pl["ci_high"]))
+        cmd(m + "Runs", len(pl["tests"]))
+    fam = claims["correction"]["families"]
+    cmd("HcCells", len(cells))
+    cmd("HcFamilies", len(fam))
+    cmd("HcCritical", f"{next(iter(fam.values()))['critical_value']:.2f}")
+    cmd("HcDraws", f"{claims['correction']['draws']:,}".replace(",", "{,}"))
+    for v in ("gain", "loss", "inconclusive"):
+        cmd("Hc" + v.capitalize(), sum(c["verdict"] == v for c in cells))
+    for suite in ("heldout", "humaneval", "mbpp"):
+        cmd(_macro("hc", suite, "gains"), sum(c["verdict"] == "gain" and c["suite"] == suite for c in cells))
+        cmd(_macro("hc", suite, "cells"), sum(c["suite"] == suite for c in cells))
+    goals = [g for g in claims.get("goals", []) if g["verdict"] != "not tested"]
+    cmd("HcGoals", len(goals))
+    cmd("HcGoalsMet", sum(g["verdict"] == "met" for g in goals))
+    for i, suite in enumerate(e["suite"] for e in claims["rule"]["endpoints"]):
+        cmd(_macro("hc", suite, "endpoints", "met"), sum(bool(g["endpoints"][i]["met"]) for g in goals))
+    for e in claims["rule"]["endpoints"]:                     # the goal's thresholds, as the plan declares them
+        cmd(_macro("hc", e["suite"], "min", "diff"), f"{e['min_diff']:+.2f}")
+    cmd("HcProtocolRule", claims["rule"]["protocol_rule"])
+    cks = claims.get("checkpoints", {})
+    cmd("HcCheckpointRuleFollowed", sum(bool(c["rule_followed"]) for c in cks.values()))
+    cmd("HcTests", len(cks))
+    det = claims.get("details", [])
+    for k in ("holm_sign", "holm_bootstrap", "bonferroni_bootstrap"):
+        cmd(_macro("hc", k.replace("_", "-"), "rejects"), sum(d[k] < claims["correction"]["alpha"] for d in det))
+    diff = {(c["run"], c["suite"], c["protocol"], c["language"]): c["diff"] for c in cells}
+    he = [d for d in det if d["suite"] == "humaneval"
+          and diff[(d["run"], d["suite"], d["protocol"], d["language"])] > 0]
+    cmd("HcHumanevalHolmSignGains", sum(d["holm_sign"] < claims["correction"]["alpha"] for d in he))
+    cmd("HcHumanevalHolmBootstrapGains", sum(d["holm_bootstrap"] < claims["correction"]["alpha"] for d in he))
+    if sensitivity:
+        for x in sensitivity.get("paired", []):
+            m = _macro("hs", x["run"], x["language"], x["suite"], x["rule"])
+            cmd(m + "Diff", f"{x['diff']:+.3f}")
+            cmd(m + "CI", ci(x["ci_low"], x["ci_high"]))
+            cmd(m + "Base", f"{x['base']:.3f}")
+            cmd(m + "Trained", f"{x['trained']:.3f}")
+        for x in sensitivity.get("control_token_share", []):
+            cmd(_macro("hs", _size(x["model"]), x["language"], x["suite"], "share"), f"{100 * x['share']:.0f}\\%")
+        runs = sum(int(c.get("sandbox", 0)) for c in sensitivity.get("judged", {}).values())
+        cmd("HsAnswers", f"{sum(sum(c.values()) for c in sensitivity.get('judged', {}).values()):,}".replace(",", "{,}"))
+        cmd("HsSandboxJudged", f"{runs:,}".replace(",", "{,}"))
+    if decontam:
+        sizes = {}
+        for rule, parts in decontam["removed"].items():
+            for part, x in parts.items():
+                cmd(_macro("hd", rule.replace("_", "-").replace(" ", "-"), part, "rows"), x["rows"])
+                sizes[part] = x["of"]
+        for part, n in sizes.items():
+            cmd(_macro("hd", part, "of"), n)
+        anyr = decontam["removed"]["any rule"]
+        cmd("HdTrainShare", f"{100 * anyr['train']['rows'] / anyr['train']['of']:.1f}\\%")
+        for key, tasks in decontam.get("left_out", {}).items():
+            cmd(_macro("hd", *key.split("/"), "left", "out"), len(tasks))
+    if cleaned:
+        for c in cleaned.get("cells", []):
+            cell("hd", c)
+        cmd("HdGain", sum(c["verdict"] == "gain" for c in cleaned.get("cells", [])))
+    if original:
+        for lang, d in original.get("original", {}).items():
+            m = _macro("ho", "original", lang)
+            cmd(m + "Diff", f"{d['diff']:+.3f}")
+            cmd(m + "CI", ci(d["ci_low"], d["ci_high"]))
+            cmd(m + "Base", f"{d['base']:.3f}")
+            cmd(m + "Trained", f"{d['trained']:.3f}")
+            cmd(m + "Problems", d["problems"])
+        for x in original.get("ours", []):
+            m = _macro("ho", x["run"], x["language"])
+            cmd(m + "Diff", f"{x['diff']:+.3f}")
+            cmd(m + "CI", ci(x["ci_low"], x["ci_high"]))
+        for lang, c in original.get("problems", {}).items():
+            cmd(_macro("ho", lang, "in", "their", "training"), c["in_their_training"])
+    return "\n".join(out) + "\n"
+
+
+def _json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def make_claims(headline: Path, figures: Path, tables: Path) -> dict[str, list[str]]:
+    """The declared analysis's figure and macros (results/headline/claims.json and the amendments beside it)."""
+    made: dict[str, list[str]] = {"figures": [], "tables": [], "skipped": []}
+    claims = _json(headline / "claims.json")
+    if claims is None:
+        made["skipped"].append(str(headline / "claims.json"))
+        return made
+    tables.mkdir(parents=True, exist_ok=True)
+    (tables / "claims.tex").write_text(claims_numbers(
+        claims, _json(headline / "sensitivity" / "summary.json"), _json(headline / "decontam" / "report.json"),
+        _json(headline / "decontam" / "claims-cleaned.json"), _json(headline / "original-work" / "summary.json")))
+    made["tables"].append("claims")
+    made["figures"] += [str(p) for p in forest_figure(claims, figures)]
+    return made
+
+
 def make_headline_v2(headline: Path, figures: Path, tables: Path) -> dict[str, list[str]]:
     """Headline v2 (issue 15): one runs table, one paired table over every run, suite, protocol and
     language (tex and Markdown), the macros the text quotes, and the validation learning curves."""
     made: dict[str, list[str]] = {"figures": [], "tables": [], "skipped": []}
     runs = v2_runs(headline)
     if not runs:
-        made["skipped"].append(f"{headline}/<run>/{{train/summary.json,eval/paired.json}}")
+        made["skipped"].append(f"{headline}/<run>/{{train/summary.json,paired.json}}")
         return made
     tables.mkdir(parents=True, exist_ok=True)
     for name, text in (("runs", v2_runs_table(runs)), ("paired", v2_paired_table(runs)), ("numbers", v2_numbers(runs))):
@@ -579,6 +789,9 @@ def make_headline_v2(headline: Path, figures: Path, tables: Path) -> dict[str, l
     (tables / "summary.md").write_text(v2_markdown(runs))
     made["tables"].append("summary.md")
     made["figures"] += [str(p) for p in v2_learning_curves(runs, figures)]
+    extra = make_claims(headline, figures, tables)
+    for k in made:
+        made[k] += extra[k]
     return made
 
 

@@ -21,6 +21,10 @@ MACHINE_FIELDS = {"sandbox_backend": "backend", "workers": "workers", "spare_wor
 MACHINE_NESTED = {"julia_bin": ("julia", "bin"), "rscript_bin": ("r", "bin"),
                   "julia_env": ("julia", "env"), "r_env": ("r", "env")}
 
+# machine keys that say where things lie and how work is launched, not how the sandbox runs: read by the
+# experiment runner (rarelang.experiments.place, rarelang.runner), never by SandboxConfig
+PLACEMENT = {"model_dirs", "shared_dir", "launcher", "max_wall_s", "generation"}
+
 # the old place of each machine setting (``sandbox.workers``, ``sandbox.julia.bin``, …) → its key now
 MOVED_FROM_SANDBOX = {**{f"sandbox.{k}": f"machine.{m}" for m, k in MACHINE_FIELDS.items()},
                       **{f"sandbox.{n}.{k}": f"machine.{m}" for m, (n, k) in MACHINE_NESTED.items()}}
@@ -35,8 +39,10 @@ def machine_settings(machine: dict[str, Any]) -> dict[str, Any]:
         elif k in MACHINE_NESTED:
             nested, key = MACHINE_NESTED[k]
             out.setdefault(nested, {})[key] = v
+        elif k in PLACEMENT:
+            continue
         else:
-            raise ValueError(f"params.yaml machine: unknown key {k!r}; known: {sorted({**MACHINE_FIELDS, **MACHINE_NESTED})}")
+            raise ValueError(f"params.yaml machine: unknown key {k!r}; known: {sorted({**MACHINE_FIELDS, **MACHINE_NESTED, **dict.fromkeys(PLACEMENT)})}")
     return out
 
 

@@ -30,19 +30,22 @@ from .machine import MOVED_FROM_SANDBOX
 from .params import dotted
 
 # dotted paths whose children are names chosen by the user
-FREE_NAMES = {"evaluate.models", "prior_work.sets", "machine.r_env", "machine.julia_env", "machine.apptainer.images"}
+FREE_NAMES = {"evaluate.models", "prior_work.sets", "machine.r_env", "machine.julia_env", "machine.apptainer.images",
+              "machine.model_dirs"}
 # what a model under evaluate.models may set (scripts/evaluate.py, rarelang.llm.make_generator)
 MODEL_KEYS = {"engine", "model", "adapter", "chat", "protocols", "suites", "batch_size", "vllm", "base_url",
               "api_key_env", "path", "column", "replay_is_code", "dtype", "device", "threads", "concurrency",
               "timeout_s", "max_retries", "seed", "progress"}
 # free-form mappings handed to a library as keyword arguments
-PASS_THROUGH = {"translate.vllm", "evaluate.models.*.vllm"}
+PASS_THROUGH = {"translate.vllm", "evaluate.models.*.vllm", "machine.generation.vllm"}
 # names that changed: an old params file gets the new name, not a guess ("seed" was both the prior
 # work's data and every RNG seed)
 RENAMED = {"seed": "prior_work",
            # "backend" meant four things; only the sandbox's is left (machine.sandbox_backend: bwrap | apptainer | none)
            "translate.backend": "translate.provider", "translate.replay_backend": "translate.replay_provider",
            "train.backend": "train.framework",
+           # how the train stage is launched is the machine's (configs/profiles/), not the experiment's
+           "train.launcher": "machine.launcher",
            # where and how fast programs run moved to `machine` (no DVC stage depends on it); one table
            # (rarelang.machine) lists those keys for this check and for SandboxConfig
            **MOVED_FROM_SANDBOX}
@@ -50,7 +53,10 @@ RENAMED_MODEL_KEYS = {"backend": "engine"}      # under evaluate.models.<name>
 RENAMED_VALUES = {("data.source", "seed"): "prior_work"}
 # keys that may be set although params.yaml leaves them out (documented where they are read)
 OPTIONAL = {"machine.scratch_dir": None, "machine.r_env": {}, "machine.julia_env": {},
-            "train.output_root": "models", "train.results_root": "results/train"}
+            "train.output_root": "models", "train.results_root": "results/train",
+            # set by the experiment runner (rarelang.experiments.resolve): the run's results folder, and the
+            # profile's time budget per training part (machine.max_wall_s)
+            "train.results_dir": None, "train.max_wall_s": None}
 
 
 # A knob's type is the type of its default in params.yaml (the one place defaults are written):

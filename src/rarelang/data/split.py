@@ -21,6 +21,9 @@
   their id, are moved to a validation set until every language has ``per_language`` rows (a task
   leaves train in every language at once, so a unified run never trains on a validation problem in
   the other language). Learning curves and checkpoint choice use it; the test set is touched once.
+* Paraphrase duplicates (``paraphrase_inputs``; rarelang.data.decontam): a row whose normalised entry point and
+  test inputs equal a listed benchmark problem's is removed like a row named after one, and a test row whose
+  normalised entry point and test inputs equal a train row's (any language) leaves the test set.
 * Decontamination: a row whose prompt or solution shares a word n-gram (default 13, the GPT-3 convention; 10 already matches boilerplate such as "a function that takes a string as input and returns") with a
   MultiPL-E HumanEval/MBPP prompt (R, Julia or the Python original) is removed.
 """
@@ -36,6 +39,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from .decontam import Signature, cross_split_paraphrases, paraphrase_hits
 
 _WORD = re.compile(r"[a-z0-9_]+")
 
@@ -235,7 +240,8 @@ def _remove(frame: pd.DataFrame, hits: dict[int, str]) -> tuple[pd.DataFrame, di
 
 def split_dataset(df: pd.DataFrame, *, test_fraction: float, seed: int, dedup_threshold: float,
                   decontam_ngram: int, reference: dict[str, list[str]] | None,
-                  entry_points: set[str] | None = None, min_shared_assertions: int = 2
+                  entry_points: set[str] | None = None, min_shared_assertions: int = 2,
+                  benchmark_signatures: list[Signature] | None = None, paraphrase_inputs: int = 0
                   ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     if not 0 < test_fraction < 1:
         raise ValueError(f"split.test_fraction must be in (0, 1), got {test_fraction}")
@@ -256,11 +262,17 @@ def split_dataset(df: pd.DataFrame, *, test_fraction: float, seed: int, dedup_th
     removed_entry: dict[str, list[str]] = {}         # language → the entry-point name of each removed row
     if entry_points:
         deduped, removed_entry = _remove(deduped, entry_point_hits(deduped, entry_points))
+    removed_para: dict[str, list[str]] = {}          # language → the benchmark problem each removed row paraphrases
+    if benchmark_signatures and paraphrase_inputs:
+        deduped, removed_para = _remove(deduped, paraphrase_hits(deduped, benchmark_signatures, paraphrase_inputs))
     is_test = np.array([in_test(t, seed, test_fraction) for t in deduped["task_id"]], dtype=bool)
     train, test = deduped[~is_test].reset_index(drop=True), deduped[is_test].reset_index(drop=True)
     removed_cross: dict[str, list[str]] = {}         # language → why each removed test row repeats train
     if min_shared_assertions:
-        test, removed_cross = _remove(test, cross_split_duplicates(train, test, min_shared_assertions))
+        hits = cross_split_duplicates(train, test, min_shared_assertions)
+        if paraphrase_inputs:                        # a paraphrase of a train row, in any language
+            hits = {**cross_split_paraphrases(train, test, paraphrase_inputs), **hits}
+        test, removed_cross = _remove(test, hits)
     leaked = set(train["task_id"]) & set(test["task_id"])
     if leaked:  # cannot happen by construction; checked anyway
         raise AssertionError(f"{len(leaked)} source task(s) on both sides of the split")
@@ -271,6 +283,7 @@ def split_dataset(df: pd.DataFrame, *, test_fraction: float, seed: int, dedup_th
             "near_duplicates_removed": removed_dup.get(lang, 0),
             "contaminated_removed": dict(Counter(removed_contam.get(lang, []))),
             "entry_point_contaminated_removed": sorted(removed_entry.get(lang, [])),
+            "paraphrase_contaminated_removed": sorted(removed_para.get(lang, [])),
             "test_duplicates_of_train_removed": dict(Counter(removed_cross.get(lang, []))),
             "train": int((train["lang"] == lang).sum()), "test": int((test["lang"] == lang).sum())}
     report.update(train_rows=int(len(train)), test_rows=int(len(test)),
@@ -278,10 +291,12 @@ def split_dataset(df: pd.DataFrame, *, test_fraction: float, seed: int, dedup_th
                   near_duplicates_removed=int(sum(removed_dup.values())),
                   contaminated_removed=int(sum(len(v) for v in removed_contam.values())),
                   entry_point_contaminated_removed=int(sum(len(v) for v in removed_entry.values())),
+                  paraphrase_contaminated_removed=int(sum(len(v) for v in removed_para.values())),
                   test_duplicates_of_train_removed=int(sum(len(v) for v in removed_cross.values())),
                   decontamination={"ngram": decontam_ngram, "reference": sorted(reference or {}),
                                    "entry_points": len(entry_points or ()),
-                                   "min_shared_assertions": min_shared_assertions},
+                                   "min_shared_assertions": min_shared_assertions,
+                                   "paraphrase_inputs": paraphrase_inputs},
                   test_fraction=test_fraction, seed=seed)
     return train, test, report
 

@@ -45,6 +45,18 @@ def with_protocol_suite(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def suite_name(suite: str) -> str:
+    """A suite without its language and protocol: 'humaneval-r+completion' → 'humaneval', 'heldout' → 'heldout'."""
+    return suite.split("+")[0].split("-")[0]
+
+
+def cell_parts(key: str) -> tuple[str, str, str]:
+    """A paired_difference key's cell: '[<model>-vs-<base>/]humaneval-r+completion/t0.2/r' → ('humaneval',
+    'completion', 'r')."""
+    suite, _setting, lang = key.split("/")[-3:]
+    return suite_name(suite), "completion" if suite.endswith("+completion") else "chat", lang
+
+
 def asked_elsewhere(df: pd.DataFrame) -> pd.Series:
     """Rows whose prompt asks for another language than the row's problem is in (``prompts.asked_language``):
     evaluations before 2026-11-25 showed held-out Julia problems that share a task id with a sampled R problem
@@ -62,17 +74,23 @@ def per_problem(df: pd.DataFrame, k: int) -> pd.Series:
                      index=g.index, dtype=float)
 
 
+def paired_problems(base: pd.DataFrame, other: pd.DataFrame, k: int = 1) -> tuple[pd.DataFrame, pd.Series]:
+    """The per-problem pass@k of both models on every problem both answered (columns ``base``, ``other``;
+    index ``KEYS``), and per (suite, setting, lang) how many problems were left out because a side's
+    prompt asked for another language (``asked_elsewhere``)."""
+    wb, wo = asked_elsewhere(base), asked_elsewhere(other)
+    wrong = pd.concat([with_protocol_suite(base[wb]), with_protocol_suite(other[wo])])
+    wrong = wrong.groupby(["suite", "setting", "lang"])["task_id"].nunique() if len(wrong) else pd.Series(dtype=int)
+    a, b = per_problem(base[~wb], k), per_problem(other[~wo], k)
+    return pd.concat({"base": a, "other": b}, axis=1, join="inner").dropna(), wrong
+
+
 def paired_difference(base: pd.DataFrame, other: pd.DataFrame, *, k: int = 1, iters: int = 2000,
                       alpha: float = 0.05, seed: int = 0) -> dict[str, dict[str, Any]]:
     """For every (suite, setting, lang) both frames cover: mean pass@k of each model on the
     problems both answered, their difference (other - base) with a bootstrap CI over problems,
     and how many problems got better / worse."""
-    # a problem either side was asked in another language is left out of the pair (and counted)
-    wb, wo = asked_elsewhere(base), asked_elsewhere(other)
-    wrong = pd.concat([with_protocol_suite(base[wb]), with_protocol_suite(other[wo])])
-    wrong = wrong.groupby(["suite", "setting", "lang"])["task_id"].nunique() if len(wrong) else pd.Series(dtype=int)
-    a, b = per_problem(base[~wb], k), per_problem(other[~wo], k)
-    both = pd.concat({"base": a, "other": b}, axis=1, join="inner").dropna()
+    both, wrong = paired_problems(base, other, k)
     out: dict[str, dict[str, Any]] = {}
     for (suite, setting, lang), g in both.groupby(level=["suite", "setting", "lang"]):
         # each cell draws from its own seeded stream, so its CI does not depend on which other cells the

@@ -20,6 +20,20 @@ def chat_prompt(p: Problem) -> str:
             f"```{fence} code block.\n\n```{fence}\n{p.prompt.strip()}\n```")
 
 
+def asked(p: Problem, chat: bool) -> str:
+    """What a model is shown for a problem: under the chat protocol ``chat_prompt``, under the completion
+    protocol the prompt itself (MultiPL-E's: the text to complete)."""
+    return chat_prompt(p) if chat else p.prompt
+
+
+def ask(gen, problems: list[Problem], n: int, temperature: float, max_tokens: int,
+        seed: int) -> tuple[list[str], list[list[str]]]:
+    """(what each problem was shown, its ``n`` completions) from a generator, under the generator's own
+    protocol (``gen.chat``) and with each problem's stop tokens: how evaluate and ``rarelang solve`` ask."""
+    shown = [asked(p, gen.chat) for p in problems]
+    return shown, gen.generate(shown, n, temperature, max_tokens, stop=[p.stop for p in problems], seed=seed)
+
+
 # A model's control tokens written out as text (`<|fim_prefix|>`, `<|endoftext|>`, `<|file_sep|>`, …, and
 # look-alikes such as `<|output|>`): the answer ended there. The Qwen2.5-Coder students, dequantized from
 # GGUF, wrote them as text when completing HumanEval-R prompts (`}<|fim_prefix|># Given a positive …`:
@@ -28,10 +42,10 @@ def chat_prompt(p: Problem) -> str:
 CONTROL_TOKEN = re.compile(r"<\|[A-Za-z_][A-Za-z0-9_]*\|>")
 
 
-def stop_at_stop_tokens(text: str, stops: list[str]) -> str:
-    """MultiPL-E's rule: cut the completion at the first occurrence of any stop token — and at the first
-    control token written as text (CONTROL_TOKEN)."""
-    m = CONTROL_TOKEN.search(text)
+def stop_at_stop_tokens(text: str, stops: list[str], control_tokens: bool = True) -> str:
+    """MultiPL-E's rule: cut the completion at the first occurrence of any stop token — and (``control_tokens``, our
+    addition) at the first control token written as text (CONTROL_TOKEN)."""
+    m = CONTROL_TOKEN.search(text) if control_tokens else None
     cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=len(text))
     return text[:min(cut, m.start()) if m else cut]
 

@@ -5,6 +5,8 @@ generate n completions per problem, run them in the sandbox, and report pass@k w
 from __future__ import annotations
 
 import collections
+import dataclasses
+import hashlib
 import json
 import logging
 import time
@@ -19,7 +21,7 @@ from ..params import default
 from ..sandbox import Job, SandboxPool, Status
 from ..llm import Generator, ReplayGenerator, adapter_rank, local_model, make_generator
 from .passk import bootstrap_ci, mean_pass_at_k
-from .programs import chat_prompt, program_for
+from .programs import ask, asked, program_for
 from .suites import Problem, load_suite
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,16 @@ def protocols_for(suite: str, spec: dict[str, Any], protocols: list[str]) -> lis
     return out
 
 
+def with_extra_stops(problems: list[Problem], protocol: str | None, extra: list[str]) -> list[Problem]:
+    """Under the completion protocol, MultiPL-E problems stop at ``evaluate.completion_extra_stops`` too (headline
+    v3: a closing code fence): generation stops there and the program is cut there. Chat answers never are (their
+    code sits between fences)."""
+    if protocol != "completion" or not extra:
+        return problems
+    return [dataclasses.replace(p, stop=[*p.stop, *[x for x in extra if x not in p.stop]]) if p.kind == "multipl-e"
+            else p for p in problems]
+
+
 def evaluate_model(name: str, gen: Generator, problems: list[Problem], suite: str, setting: dict[str, Any],
                    pool: SandboxPool, *, max_tokens: int, timeout_s: float | None, seed: int,
                    replay_is_code: bool = False, progress: bool = True, protocol: str | None = None) -> pd.DataFrame:
@@ -105,9 +117,10 @@ def _evaluate_model(name, gen, problems, suite, setting, pool, *, n, temp, max_t
     # language (the held-out split translates one problem into each), so a task-id key gave the Julia
     # problem the R problem's prompt (75 of 400 held-out Julia problems, every two-language evaluation
     # before 2026-11-25)
-    shown = [chat_prompt(p) if gen.chat else p.prompt for p in problems]
-    if not isinstance(gen, ReplayGenerator):
-        comps = gen.generate(shown, n, temp, max_tokens, stop=[p.stop for p in problems], seed=seed)
+    if isinstance(gen, ReplayGenerator):
+        shown = [asked(p, gen.chat) for p in problems]
+    else:
+        shown, comps = ask(gen, problems, n, temp, max_tokens, seed)
     generation_s = time.perf_counter() - t0
     rows, jobs, where = [], [], []
     for p, prompt, samples in zip(problems, shown, comps):
@@ -140,12 +153,22 @@ def _evaluate_model(name, gen, problems, suite, setting, pool, *, n, temp, max_t
     return df
 
 
-def sample_per_language(problems: list[Problem], n: int, seed: int) -> list[Problem]:
+def sample_per_language(problems: list[Problem], n: int, seed: int, how: str = "positional") -> list[Problem]:
     """A fixed seeded sample of ``n`` problems per language (all of a language with fewer), in the
-    suite's order: the same problems for every model and run with this seed."""
+    suite's order: the same problems for every model and run with this seed.
+
+    ``positional`` (every headline-v2 evaluation): a seeded permutation of the positions — one problem more or
+    less anywhere in the suite moves most of the sample. ``hash``: the ``n`` problems whose seeded hash of the
+    task id ranks lowest — a problem is in or out by its own id, whatever else the suite holds."""
+    if how not in ("positional", "hash"):
+        raise ValueError(f"evaluate.heldout_sample: {how!r} (positional or hash)")
     out: list[Problem] = []
     for lang in sorted({p.lang for p in problems}):
         mine = [p for p in problems if p.lang == lang]
+        if how == "hash":
+            rank = sorted(range(len(mine)), key=lambda i: hashlib.sha256(f"heldout:{seed}:{mine[i].task_id}".encode()).digest())
+            out += [mine[i] for i in sorted(rank[:n])]
+            continue
         rng = np.random.default_rng(seed)
         out += [mine[i] for i in sorted(rng.permutation(len(mine))[:n])]
     return out
@@ -168,7 +191,8 @@ def load_suites(params: dict[str, Any], repo: Path) -> dict[str, list[Problem]]:
                            signature=bool((params.get("prompt") or {}).get("signature", True)))
         probs = [p for p in probs if p.lang in langs]
         if s == "heldout" and ep.get("heldout_per_language"):
-            probs = sample_per_language(probs, int(ep["heldout_per_language"]), seed)
+            probs = sample_per_language(probs, int(ep["heldout_per_language"]), seed,
+                                        str(ep.get("heldout_sample", "positional")))
         elif limit:
             rng = np.random.default_rng(seed)
             probs = [probs[i] for i in sorted(rng.permutation(len(probs))[: int(limit)])]
@@ -209,6 +233,15 @@ def metrics_from_partial(params: dict[str, Any], repo: Path, out_dir: Path) -> d
     return metrics
 
 
+def model_specs(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``evaluate.models``, with ``adapter: auto`` made the adapter the run trained
+    (``<train.output_root>/<train.run_name>/adapter``): it follows the run's name wherever that goes."""
+    tp = params.get("train") or {}
+    own = f"{tp.get('output_root', 'models')}/{tp.get('run_name') or 'grpo'}/adapter"
+    return {name: ({**spec, "adapter": own} if isinstance(spec, dict) and spec.get("adapter") == "auto" else spec)
+            for name, spec in ((params.get("evaluate") or {}).get("models") or {}).items()}
+
+
 def run_evaluation(params: dict[str, Any], repo: Path, *, out_dir: Path, progress: bool = True,
                    only_models: list[str] | None = None) -> dict[str, Any]:
     ep = params.get("evaluate") or {}
@@ -217,7 +250,7 @@ def run_evaluation(params: dict[str, Any], repo: Path, *, out_dir: Path, progres
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics: dict[str, Any] = {}
     frames, timings = [], []
-    models = {k: v for k, v in (ep.get("models") or {}).items() if not only_models or k in only_models}
+    models = {k: v for k, v in model_specs(params).items() if not only_models or k in only_models}
     engines: dict[Any, Any] = {}          # one vLLM engine per model: base and adapter share it
     lora_ranks: dict[str, int] = {}
     for s in models.values():
@@ -227,6 +260,7 @@ def run_evaluation(params: dict[str, Any], repo: Path, *, out_dir: Path, progres
                 m = local_model(str(s["model"]), repo)
                 lora_ranks[m] = max(lora_ranks.get(m, 0), adapter_rank(a))
     protocols = list(ep.get("protocols", ["chat"]))
+    extra_stops = list(ep.get("completion_extra_stops") or [])
     with SandboxPool.from_params(params) as pool:
         for name, spec in models.items():
             t_start = time.perf_counter()
@@ -240,7 +274,8 @@ def run_evaluation(params: dict[str, Any], repo: Path, *, out_dir: Path, progres
                             continue
                         for protocol in (protocols_for(suite, spec, protocols)
                                          if not isinstance(gen, ReplayGenerator) else [None]):
-                            df = evaluate_model(name, gen, probs, suite, setting, pool,
+                            df = evaluate_model(name, gen, with_extra_stops(probs, protocol, extra_stops), suite,
+                                                setting, pool,
                                                 max_tokens=int(ep.get("max_tokens", default("evaluate.max_tokens", 256))),
                                                 timeout_s=ep.get("timeout_s"), seed=seed,
                                                 replay_is_code=bool(spec.get("replay_is_code", False)),

@@ -33,3 +33,19 @@ def vllm_available() -> bool:
 
     import torch
     return torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None
+
+
+def adapter_base(adapter: Path) -> str | None:
+    """The packaged model a peft adapter was trained on, read from its ``adapter_config.json``
+    (``base_model_name_or_path`` holds the packaged name, e.g. ``…/qwen2.5-coder-0.5b-instruct-q4_k_m``);
+    None when it names none of them."""
+    import json
+
+    from .registry import MODELS
+    cfg = Path(adapter) / "adapter_config.json"
+    if not cfg.exists():
+        raise FileNotFoundError(f"{adapter} is not a peft adapter directory (no adapter_config.json)")
+    base = str(json.loads(cfg.read_text()).get("base_model_name_or_path") or "")
+    name = Path(base).name.lower()
+    found = [m for m in MODELS if m in name]
+    return max(found, key=len) if found else None

@@ -23,7 +23,7 @@ def import_backend_first(backend: str) -> None:
         import unsloth  # noqa: F401
     except ImportError as e:
         raise RuntimeError("train.framework=unsloth but unsloth is not importable (GPU machine: "
-                           "`bash scripts/gpu/install.sh unsloth`; docs/GPU.md); use framework: transformers") from e
+                           "`bash scripts/device/install.sh unsloth`; docs/GPU.md); use framework: transformers") from e
 
 
 def lora_settings(lp: dict[str, Any]) -> dict[str, Any]:

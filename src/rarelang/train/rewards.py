@@ -17,13 +17,41 @@ from ..sandbox.outcome import STATUSES
 from ..codeblocks import fenced_blocks
 from ..languages import get_language
 from ..completions import completion_text, extract_code
+import os
+
+from ..params import section
 from ..rewards import RewardTable
+
+
+REWARD_SERVERS_ENV = "RARELANG_REWARD_SERVERS"     # comma-separated URLs; overrides reward_service.servers
+
+
+def reward_servers(params: dict[str, Any]) -> tuple[list[str], str | None]:
+    """The servers that score training's rewards (``$RARELANG_REWARD_SERVERS`` over
+    ``reward_service.servers``; none: score in this process) and their token (from the environment
+    variable ``reward_service.token_env`` names)."""
+    sec = section(params, "reward_service")
+    env = os.environ.get(REWARD_SERVERS_ENV)
+    servers = [s.strip() for s in env.split(",")] if env is not None else [str(s) for s in sec.get("servers") or []]
+    token = os.environ.get(str(sec.get("token_env") or "RARELANG_ENV_TOKEN")) or None
+    return [s for s in servers if s], token
+
+
+def reward_runner(params: dict[str, Any]) -> Any:
+    """What scores the rewards: `rarelang serve` servers when ``reward_service.servers`` (or
+    ``$RARELANG_REWARD_SERVERS``) names some — a RemoteScorer, the same outcomes over the network —
+    else a local SandboxPool."""
+    servers, token = reward_servers(params)
+    if not servers:
+        return SandboxPool.from_params(params)
+    from ..env.client import RemoteScorer
+    return RemoteScorer(servers, token, rewards=RewardTable.from_params(params.get("reward")))
 
 
 class ExecutionReward:
     __name__ = "execution"
 
-    def __init__(self, pool: SandboxPool, timeout_s: float | None = None, completion_log: Any = None,
+    def __init__(self, pool: Any, timeout_s: float | None = None, completion_log: Any = None,
                  rewards: RewardTable | None = None):
         self.pool = pool
         self.rewards = rewards or RewardTable()      # outcome → reward (params.yaml `reward`)

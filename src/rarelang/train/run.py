@@ -35,7 +35,7 @@ from .dataset import to_dataset, training_frame
 from ..models.resolve import resolve_model_dir, vllm_available
 from .modeling import import_backend_first, load_student
 from .completion_log import CompletionLog, completion_log_callback
-from .rewards import ExecutionReward, FormatReward
+from .rewards import ExecutionReward, FormatReward, reward_runner
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def _json_safe(x: Any) -> Any:
 
 # Settings that do not change what a step computes: a run may go on from its checkpoint under new values
 # (a longer max_steps, another time budget, other logging). Anything else starts the run afresh.
-_CONTINUABLE = {"max_wall_s", "resume", "launcher", "merge", "output_root", "results_root",
+_CONTINUABLE = {"max_wall_s", "resume", "launcher", "merge", "output_root", "results_root", "results_dir",
                 "data", "validation"}   # data: its bytes are hashed, not its path
 _CONTINUABLE_GRPO = {"max_steps", "save_steps", "save_total_limit", "logging_steps", "report_to", "log_completions",
                      "eval_strategy", "eval_steps", "eval_on_start", "per_device_eval_batch_size",
@@ -261,7 +261,7 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
     from trl import GRPOConfig
 
     out_dir = repo / cfg.get("output_root", "models") / cfg["run_name"]
-    results_dir = repo / cfg.get("results_root", "results/train") / cfg["run_name"]
+    results_dir = repo / (cfg.get("results_dir") or Path(cfg.get("results_root", "results/train")) / cfg["run_name"])
     results_dir.mkdir(parents=True, exist_ok=True)
     data_path = Path(cfg.get("data", "data/processed/train.parquet"))
     data_path = data_path if data_path.is_absolute() else repo / data_path
@@ -290,20 +290,31 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
     if grpo.get("use_vllm") == "auto":      # vLLM whenever there is a GPU and vllm is installed
         grpo["use_vllm"] = vllm_available()
     grpo = dict(grpo)
+    if int((cfg.get("episodes") or {}).get("max_attempts", 1)) > 1:       # draft runs: the attempts before the answer
+        grpo.setdefault("max_tool_calling_iterations", int(cfg["episodes"]["max_attempts"]) - 1)
     use_cpu = not torch.cuda.is_available()
     args = GRPOConfig(output_dir=str(out_dir / "checkpoints"), seed=int(cfg.get("seed", 0)), use_cpu=use_cpu,
                       bf16=(dtype == "bfloat16" and not use_cpu), **grpo)
 
     own_pool = pool is None
-    pool = pool or SandboxPool.from_params(params)
+    pool = pool or reward_runner(params)      # a local pool, or reward_service.servers (rarelang serve)
     rp = cfg.get("reward") or {}
     lc = cfg.get("completion_log") or {}
     # every rank logs the completions it scored (rank 0: completions.parquet, rank k: completions.rank<k>.parquet)
     clog_name = "completions.parquet" if dist.rank() == 0 else f"completions.rank{dist.rank()}.parquet"
     clog = CompletionLog(results_dir / clog_name, every=int(lc.get("every", 10)),
                          per_call=lc.get("per_call")) if lc.get("every", 10) else None
-    execution = ExecutionReward(pool, timeout_s=rp.get("timeout_s"), completion_log=clog,
-                                rewards=RewardTable.from_params(params.get("reward")))
+    table = RewardTable.from_params(params.get("reward"))
+    # multi-turn (train.episodes.max_attempts > 1, e.g. --set episodes.max_attempts=3): draft runs through
+    # TRL's environment_factory, the final answer paid as single-turn pays a completion (train/episodes.py)
+    attempts = int((cfg.get("episodes") or {}).get("max_attempts", 1))
+    extra: dict[str, Any] = {}
+    if attempts > 1:
+        from .episodes import CodeTaskEnvironment, EpisodeReward
+        execution = EpisodeReward(pool, timeout_s=rp.get("timeout_s"), completion_log=clog, rewards=table)
+        extra["environment_factory"] = lambda: CodeTaskEnvironment(pool, table, attempts, rp.get("timeout_s"))
+    else:
+        execution = ExecutionReward(pool, timeout_s=rp.get("timeout_s"), completion_log=clog, rewards=table)
     reward_funcs: list[Any] = [execution]
     if float(rp.get("format_weight", 0.0)) > 0:
         reward_funcs.append(FormatReward(float(rp["format_weight"])))
@@ -314,7 +325,7 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
     # (python -m rarelang.watchdog) restarts the run if that start hangs
     with engine_starting("grpo trainer" + (" + vLLM" if grpo.get("use_vllm") else "")):
         trainer = Trainer(model=model, args=args, train_dataset=dataset, eval_dataset=eval_dataset,
-                          reward_funcs=reward_funcs, processing_class=tok, peft_config=peft_config)
+                          reward_funcs=reward_funcs, processing_class=tok, peft_config=peft_config, **extra)
     startup_s = time.perf_counter() - t_start
     trainer._rl_reward_fn = execution
     if clog is not None:
@@ -363,9 +374,12 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
     write_history(results_dir, history)
     resolved = {"train": _json_safe(cfg), "model_dir": str(mdir), "dtype": dtype, "device": "cpu" if use_cpu else "cuda",
                 "resumed_from": resume_from, "grpo_args": _json_safe(args.to_dict()),
-                "dataset_rows": len(frame), "sandbox": _json_safe(pool.cfg.__dict__),
-                "timing_per": "optimizer step", "fingerprint": fingerprint,   # logs before this key: per micro-step (see TimedGRPOTrainer)
-                "processes": dist.world_size(), "sandbox_workers_per_rank": pool.cfg.n_workers}
+                "dataset_rows": len(frame), "timing_per": "optimizer step", "fingerprint": fingerprint,   # logs before this key: per micro-step (see TimedGRPOTrainer)
+                "processes": dist.world_size()}
+    if isinstance(pool, SandboxPool):
+        resolved.update(sandbox=_json_safe(pool.cfg.__dict__), sandbox_workers_per_rank=pool.cfg.n_workers)
+    else:               # rewards scored by `rarelang serve` servers: what they ran with
+        resolved["reward_servers"] = _json_safe(pool.describe())
     (results_dir / "config.json").write_text(json.dumps(resolved, indent=1) + "\n")
     (results_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     (results_dir / "environment.json").write_text(json.dumps(environment(params), indent=1) + "\n")

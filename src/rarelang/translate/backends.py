@@ -117,4 +117,11 @@ def make_backend(tp: dict[str, Any], repo: Path) -> TeacherBackend:
     if provider == "cache":
         return CacheOnlyBackend(str(tp.get("replay_provider", "local")), model, sampling)
     spec = teacher_spec(tp, sampling["seed"])
-    return GeneratorTeacher(provider, model, sampling, make_generator(spec, repo))
+    return GeneratorTeacher(provider, teacher_model(model, spec), sampling, make_generator(spec, repo))
+
+
+def teacher_model(model: str, spec: dict[str, Any]) -> str:
+    """The teacher's name in the cache keys and the translations' teacher column. llama.cpp and transformers answer
+    differently at the same settings, so llama.cpp's answers carry the engine in the name: one engine's cached
+    answers are never replayed as the other's (transformers keeps the key it always had)."""
+    return f"{model}@llama_cpp" if spec.get("engine") == "local" else model

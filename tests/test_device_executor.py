@@ -115,3 +115,22 @@ def test_the_limits_come_from_the_device_profile(tmp_path):
     assert out.stdout.split() == [dev["stage"], str(dev["out_files"]), str(dev["out_mib"])]
     r = run(tmp_path, tmp_path, "pack", "r-0.5b")
     assert r.returncode != 0                         # an unknown checkout: a clear error, nothing packed
+
+
+def test_start_refuses_a_training_budget_the_machine_does_not_have(checkout, tmp_path):
+    r = run(checkout, tmp_path, "start", "embedded", "train", "--max-wall-s", "0")
+    assert r.returncode != 0 and "no time left" in r.stderr
+    assert not list((tmp_path / "stage" / "jobs").glob("*.pid"))     # nothing was started
+    # an experiment only this test's checkout has: the background child (which imports the installed package,
+    # whose checkout is this repository) stops at once instead of running a real stage here
+    shutil.copy(checkout / "configs/experiments/embedded.yaml", checkout / "configs/experiments/probe-only-here.yaml")
+    r = run(checkout, tmp_path, "start", "probe-only-here", "sample", "--max-wall-s", "1200")
+    assert r.returncode == 0, r.stderr
+    made = tmp_path / "stage" / "jobs" / "device-wall1200.yaml"
+    from rarelang.experiments import Profile
+    prof = Profile.load(str(made), checkout)
+    assert prof.machine["max_wall_s"] == 1200.0 and prof.gpu
+    assert {k: v for k, v in prof.machine.items() if k != "max_wall_s"} == \
+        {k: v for k, v in Profile.load("device", checkout).machine.items() if k != "max_wall_s"}
+    r = run(checkout, tmp_path, "start", "no-such-experiment", "train")
+    assert r.returncode != 0 and "no-such-experiment" in (r.stderr + r.stdout)

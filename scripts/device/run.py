@@ -3,8 +3,11 @@
 (the experiment does) or where things lie on that machine (configs/profiles/device.yaml does); the limits of
 what one device call brings back (OUT_FILES files, OUT_MIB MiB) live only here.
 
-    bash scripts/device/run.sh start EXPERIMENT STAGE   `rarelang run EXPERIMENT STAGE --profile device` in the
-                                                        background (it outlives the call; log and pid in $STAGE/jobs)
+    bash scripts/device/run.sh start EXPERIMENT STAGE [--max-wall-s S]
+                                                        `rarelang run EXPERIMENT STAGE --profile device` in the
+                                                        background (it outlives the call; log and pid in $STAGE/jobs);
+                                                        S: a training part's budget for this machine, over the
+                                                        profile's machine.max_wall_s (500 s: one call's worth)
     bash scripts/device/run.sh wait [SECONDS]           until every background job ended, or SECONDS (540) passed
     bash scripts/device/run.sh pack EXPERIMENT [FROM]   the experiment's results folder (train, adapter, eval,
                                                         resolved params; no checkpoints) as pieces into $OUT: the
@@ -33,7 +36,7 @@ from pathlib import Path
 ROOT = Path(os.environ.get("RARELANG_CHECKOUT") or Path(__file__).resolve().parents[2])   # tests: another checkout
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
-from rarelang.experiments import Experiment  # noqa: E402
+from rarelang.experiments import PROFILE_ENV, Experiment, Profile  # noqa: E402
 
 
 def env_int(name: str) -> int:
@@ -64,7 +67,25 @@ def alive(pidfile: Path) -> bool:
         return False
 
 
-def start(experiment: str, stage: str) -> int:
+def wall_profile(max_wall_s: float, tag: str) -> Path:
+    """The device profile with a training part's budget for this machine (machine.max_wall_s), as a file beside the
+    job's log: a background job outlives its call, not the machine. The resolved params record the budget and the
+    profile's name (``<profile>-wall<S>``)."""
+    if max_wall_s <= 0:
+        sys.exit(f"run: --max-wall-s {max_wall_s:g}: the machine has no time left for a training part")
+    import yaml
+    base = os.environ.get(PROFILE_ENV) or "device"
+    path = Path(base) if base.endswith(".yaml") else ROOT / "configs" / "profiles" / f"{base}.yaml"
+    data = yaml.safe_load(path.read_text())
+    data.setdefault("machine", {})["max_wall_s"] = float(max_wall_s)
+    out = jobs_dir() / f"{Path(base).stem}-wall{max_wall_s:g}.yaml"
+    out.write_text(f"# {path.name} with machine.max_wall_s for {tag} (scripts/device/run.py start --max-wall-s)\n"
+                   + yaml.safe_dump(data, sort_keys=False))
+    Profile.load(str(out), ROOT)         # still a valid profile: fails here, not in the background
+    return out
+
+
+def start(experiment: str, stage: str, max_wall_s: float | None = None) -> int:
     Experiment.load(experiment, ROOT)       # a wrong name fails here, not in the background
     tag = f"{experiment}-{stage}"
     pid, log = jobs_dir() / f"{tag}.pid", jobs_dir() / f"{tag}.log"
@@ -73,9 +94,12 @@ def start(experiment: str, stage: str) -> int:
         return 0
     cmd = [sys.executable, "-m", "rarelang.watchdog", "--startup-timeout", os.environ.get("STARTUP_TIMEOUT", "240"),
            "--retries", "1", "--", sys.executable, "-m", "rarelang.cli", "run", experiment, stage, "-q"]
+    env = dict(os.environ)
+    if max_wall_s is not None:
+        env[PROFILE_ENV] = str(wall_profile(max_wall_s, tag))
     with open(log, "ab") as out:
         p = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                             start_new_session=True)
+                             start_new_session=True, env=env)
     pid.write_text(f"{p.pid}\n")
     t0 = jobs_dir() / "T0"
     if not t0.exists():
@@ -176,6 +200,10 @@ def main() -> int:
     s = sub.add_parser("start")
     s.add_argument("experiment")
     s.add_argument("stage")
+    s.add_argument("--max-wall-s", type=float, default=None,
+                   help="stop (and checkpoint) a training part after this many seconds, over the profile's "
+                        "machine.max_wall_s: a background job outlives the call, not the machine, so give it what "
+                        "the machine has left minus the time to pack")
     w = sub.add_parser("wait")
     w.add_argument("seconds", nargs="?", type=float, default=540)
     for name in ("pack", "state"):
@@ -186,7 +214,7 @@ def main() -> int:
     args = ap.parse_args()
     signal.signal(signal.SIGINT, signal.default_int_handler)
     if args.cmd == "start":
-        return start(args.experiment, args.stage)
+        return start(args.experiment, args.stage, args.max_wall_s)
     if args.cmd == "wait":
         return wait(args.seconds)
     if args.cmd == "pack":

@@ -325,3 +325,35 @@ def test_reask_adapters_gather_on_the_device_call_after_call(tmp_path):
     assert sorted(p.name for p in (stage / "reask-adapters").iterdir()) == ["r-0.5b", "unified-0.5b"]
     assert (stage / "reask-adapters" / "r-0.5b" / "adapter_model.safetensors").read_text() == "r-0.5b/adapter_model.safetensors"
     assert not (stage / "reask-adapters" / "r-0.5b" / "README.md").exists()
+
+
+def test_julia_is_unpacked_where_the_profile_says(tmp_path):
+    """`install.sh julia` puts the carried prefix where the profile's machine.julia_bin points (no device path in
+    the script), and refuses a julia_bin that is not the carried prefix's."""
+    import hashlib
+    import io
+    import lzma
+    import tarfile
+    stage, opt = tmp_path / "stage", tmp_path / "opt"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        body = b"#!/bin/sh\necho fake julia ran\n"
+        ti = tarfile.TarInfo("julia-1.5.3/usr/bin/julia")
+        ti.size, ti.mode = len(body), 0o755
+        tar.addfile(ti, io.BytesIO(body))
+    piece = lzma.compress(buf.getvalue())
+    call = tmp_path / "call"
+    (call / ".gpu" / "julia").mkdir(parents=True)
+    (call / ".gpu" / "julia" / "part00").write_bytes(piece)
+    (call / ".gpu" / "julia" / "SHA256SUMS").write_text(f"{hashlib.sha256(piece).hexdigest()}  part00\n")
+    env = device_env(tmp_path, stage)
+    prof = Path(env["DEVICE_PROFILE"])
+    prof.write_text(prof.read_text() + f"machine: {{julia_bin: {opt / 'julia-1.5.3/usr/bin/julia'}}}\n")
+    r = subprocess.run(["bash", str(REPO / "scripts/device/install.sh"), "julia"], cwd=call, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (opt / "julia-1.5.3/usr/bin/julia").is_file() and "fake julia ran" in r.stdout
+    prof.write_text(prof.read_text().replace("julia-1.5.3/usr/bin/julia", "julia/bin/julia"))
+    r = subprocess.run(["bash", str(REPO / "scripts/device/install.sh"), "julia"], cwd=call, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "julia-1.5.3/usr/bin/julia" in r.stderr

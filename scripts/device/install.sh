@@ -3,7 +3,7 @@
 #   bash scripts/device/install.sh base      R + bubblewrap ($R_ROOT), data
 #   bash scripts/device/install.sh site      the carried piece(s) of the GPU stack (requirements/device.lock);
 #                                         unpacked to $SITE when complete, then checked (versions, imports)
-#   bash scripts/device/install.sh julia     the carried Julia piece(s); unpacked to /opt/julia-1.5.3 when complete
+#   bash scripts/device/install.sh julia     the carried Julia piece(s); unpacked where the profile's machine.julia_bin says
 #   bash scripts/device/install.sh model     the carried model piece(s); assembled when complete, then converted
 #                                         to a transformers directory in the background (MODEL_PIECES: the
 #                                         carried folder, .gpu/model; e.g. .gpu/model-1.5b for the 1.5B student)
@@ -68,9 +68,13 @@ adapters)
   echo "install: $found adapter(s) carried; on the device: $(ls "$STAGE/reask-adapters" 2>/dev/null | tr '\n' ' ')"
   ;;
 julia)
-  JL=/opt/julia-1.5.3/usr/bin/julia
+  # where the profile's machine.julia_bin says Julia is: the carried prefix (julia-1.5.3/) is unpacked beside it
+  JL=$(PYTHONPATH="$_rl_root/src" "${PYTHON:-python3}" -c "import sys; from rarelang.experiments import Profile; print(Profile.load(sys.argv[1]).machine.get('julia_bin') or '')" "${DEVICE_PROFILE:-device}")
+  JP=${JL%/usr/bin/julia}
+  [ "$(basename "$JP")" = julia-1.5.3 ] || { echo "install: machine.julia_bin must end in julia-1.5.3/usr/bin/julia (the carried prefix), not $JL" >&2; exit 1; }
   if [ ! -x "$JL" ] && collect .gpu/julia "$STAGE/julia-pieces"; then
-    cat "$STAGE"/julia-pieces/part* | xz -d | tar -C /opt -xf -
+    mkdir -p "$(dirname "$JP")"
+    cat "$STAGE"/julia-pieces/part* | xz -d | tar -C "$(dirname "$JP")" -xf -
     rm -rf "$STAGE/julia-pieces"
   fi
   if [ -x "$JL" ]; then

@@ -55,7 +55,7 @@ class _LanguageSlots:
         self.lang = get_language(lang_name)
         self.pool = pool
         self.limit = pool.cfg.n_workers
-        self.idle: "queue.LifoQueue[Worker]" = queue.LifoQueue()
+        self.idle: "queue.LifoQueue[Worker | None]" = queue.LifoQueue()   # None: a slot was freed
         self.count = 0
         self.lock = threading.Lock()
         self.all: set[Worker] = set()
@@ -125,6 +125,10 @@ class _LanguageSlots:
     def _free_slot(self) -> None:
         with self.lock:
             self.count -= 1
+        # wake a job waiting for an idle worker: with the slot free it may start one. Without this, a job that
+        # waited while the last worker of its language could not be replaced waited for ever (the validate
+        # stage hung at 19/20 jobs under load, in the Slurm test).
+        self.idle.put(None)
 
     def _start_in_slot(self) -> Worker:
         """Start a worker in a slot already counted; the slot is freed if the start fails."""
@@ -142,19 +146,24 @@ class _LanguageSlots:
         return self._replacement()
 
     def acquire(self) -> Worker:
-        try:
-            return self._checked(self.idle.get_nowait())
-        except queue.Empty:
-            pass
-        with self.lock:
-            may_start = self.count < self.limit
+        while True:
+            try:
+                w = self.idle.get_nowait()
+            except queue.Empty:
+                w = None
+            if w is not None:
+                return self._checked(w)
+            with self.lock:
+                may_start = self.count < self.limit
+                if may_start:
+                    self.count += 1
             if may_start:
-                self.count += 1
-        if may_start:
-            w = self._start_in_slot()
-            self._top_up_spares()               # the first worker of a language brings its spares
-            return w
-        return self._checked(self.idle.get())
+                w = self._start_in_slot()
+                self._top_up_spares()           # the first worker of a language brings its spares
+                return w
+            w = self.idle.get()                 # a worker released, or None: a slot was freed, go round
+            if w is not None:
+                return self._checked(w)
 
     def release(self, w: Worker) -> None:
         if w.needs_restart or not w.alive():

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import sys
 import time
 from pathlib import Path
@@ -69,6 +70,13 @@ def clone(tmp_path_factory):
     """A clean clone of the committed tree beside a link to the shared data, with the project's .venv and the
     packaged model (made once here, as `make models` does)."""
     top = tmp_path_factory.mktemp("slurm")
+    # the sandbox's workers run as an unprivileged user, which must reach the checkout's harness: pytest's temporary
+    # folders are 0700 (every worker start then failed with "Permission denied", and with the pool's lost-slot bug
+    # the validate stage hung at 19/20 jobs instead of failing)
+    for d in (top, *top.parents):
+        if d == Path(tempfile.gettempdir()):
+            break
+        os.chmod(d, 0o755)
     (top / "shared").symlink_to(SHARED)
     sh("git", "clone", "-q", str(ROOT), str(top / "repo"))
     repo = top / "repo"
@@ -82,12 +90,14 @@ def clone(tmp_path_factory):
     return repo
 
 
-def test_the_embedded_experiment_through_slurm_equals_dvc_repro_and_a_requeued_training_resumes(cluster, clone):
+def test_the_embedded_experiment_through_slurm_equals_dvc_repro_and_a_requeued_training_resumes(cluster, clone, request):
     env = {**os.environ, "RARELANG_VENV": ".venv"}
     r = sh("bash", "slurm/submit.sh", "embedded", "slurm-local", cwd=clone, env=env)
     jobs = dict(line.split() for line in r.stdout.strip().splitlines())
     assert list(jobs) == ["data", "train", "evaluate", "figures"], r.stdout
     ids = list(jobs.values())
+    # a failed run leaves its dependants pending in the cluster's saved state: cancel ours whatever happens
+    request.addfinalizer(lambda: sh("scancel", *ids, check=False))
     ckpt = clone / "models" / "grpo" / "checkpoints" / "checkpoint-1"
     deadline, requeued = time.time() + DEADLINE_S, False
     while time.time() < deadline:

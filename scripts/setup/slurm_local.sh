@@ -36,6 +36,8 @@ SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 ReturnToService=2
+# keep a finished job's state for a day (default 300 s): dependent chains longer than that stay readable
+MinJobAge=86400
 NodeName=$HOST CPUs=$(nproc) RealMemory=8000 State=UNKNOWN
 PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 CONF

@@ -109,6 +109,8 @@ def test_the_embedded_experiment_through_slurm_equals_dvc_repro_and_a_requeued_t
     ids = list(jobs.values())
     # a failed run leaves its dependants pending in the cluster's saved state: cancel ours whatever happens
     request.addfinalizer(lambda: sh("scancel", *ids, check=False))
+    # requeue once checkpoint-1 is whole (trainer_state.json is written last): a requeue while the Trainer was still
+    # writing it left a folder without weights, and the resumed job failed on it (seen 2026-12-06)
     ckpt = clone / "models" / "grpo" / "checkpoints" / "checkpoint-1"
     deadline, requeued = time.time() + DEADLINE_S, False
     seen: dict[str, str] = {}
@@ -116,7 +118,7 @@ def test_the_embedded_experiment_through_slurm_equals_dvc_repro_and_a_requeued_t
         # a finished job leaves the controller's list after MinJobAge: its last state seen stands
         states = {i: (seen.get(i, s) if s == "GONE" else s) for i, s in job_states(ids).items()}
         seen.update(states)
-        if not requeued and states[jobs["train"]] == "RUNNING" and ckpt.is_dir():
+        if not requeued and states[jobs["train"]] == "RUNNING" and (ckpt / "trainer_state.json").is_file():
             sh("scontrol", "requeue", jobs["train"])              # mid-training: step 1 saved, step 2 not yet
             requeued = True
         if all(s in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "GONE") for s in states.values()):

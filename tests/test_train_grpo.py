@@ -1,6 +1,7 @@
 """Real GRPO steps on CPU: tiny random model built offline, real sandbox rewards, LoRA, resume."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -133,6 +134,47 @@ def test_resume_from_last_checkpoint(first_run, pool):
     assert len(res["reward"].history) == 1           # only the one new step ran
 
 
+def _checkpoint(path):
+    """A checkpoint folder as the Trainer leaves it once whole: trainer_state.json is written last."""
+    path.mkdir(parents=True)
+    (path / "trainer_state.json").write_text("{}")
+    return path
+
+
+def test_the_adapter_config_does_not_depend_on_the_hash_seed(tmp_path):
+    """peft writes target_modules in a set's order; saved under two hash seeds, one adapter must give one file."""
+    import subprocess
+    code = ("import sys; from pathlib import Path; from peft import LoraConfig; "
+            "from rarelang.train.run import stable_adapter_config; out = Path(sys.argv[1]); "
+            "LoraConfig(r=8, target_modules=['q_proj','k_proj','v_proj','o_proj','up_proj','down_proj','gate_proj'])"
+            ".save_pretrained(out); raw = (out / 'adapter_config.json').read_text(); stable_adapter_config(out); "
+            "print(raw == (out / 'adapter_config.json').read_text())")
+    written, raw_same = [], []
+    for seed in ("1", "2", "3", "4"):
+        out = tmp_path / seed
+        r = subprocess.run([sys.executable, "-c", code, str(out)], env={**os.environ, "PYTHONHASHSEED": seed},
+                           capture_output=True, text=True, check=True)
+        raw_same.append(r.stdout.strip() == "True")
+        written.append((out / "adapter_config.json").read_text())
+    assert len(set(written)) == 1
+    assert not all(raw_same)                       # peft's own order did vary under these seeds: the test can fail
+
+
+def test_a_checkpoint_cut_off_mid_save_is_skipped(tmp_path):
+    """A job killed while the Trainer was saving (a requeue, a preemption) leaves a checkpoint folder without
+    trainer_state.json; resuming from it failed (seen on Slurm, 2026-12-06). The last whole one is used."""
+    from rarelang.train.run import choose_resume
+    ck = tmp_path / "checkpoints"
+    assert choose_resume("auto", ck, "fp") is None
+    _checkpoint(ck / "checkpoint-1")
+    (ck / "checkpoint-2").mkdir()
+    (ck / "checkpoint-2" / "adapter_config.json").write_text("{}")          # weights not yet written
+    assert choose_resume("auto", ck, "fp") == str(ck / "checkpoint-1")
+    assert choose_resume("auto", ck, "fp", writer=False) == str(ck / "checkpoint-1")
+    (ck / "checkpoint-1" / "trainer_state.json").unlink()                      # none whole: start afresh
+    assert choose_resume("auto", ck, "fp") is None
+
+
 def test_a_named_checkpoint_starts_the_run_once_then_parts_go_on_from_their_own(tmp_path):
     """train.resume: <folder> (a warm start) is used by the first part only; the checkpoints dir is
     stamped, so a second part goes on from the run's newest checkpoint instead of the named one."""
@@ -142,7 +184,7 @@ def test_a_named_checkpoint_starts_the_run_once_then_parts_go_on_from_their_own(
     warm.mkdir(parents=True)
     assert choose_resume(str(warm), ck, "fp") == str(warm)
     assert (ck / "FINGERPRINT").read_text().strip() == "fp"
-    (ck / "checkpoint-300").mkdir()
+    _checkpoint(ck / "checkpoint-300")
     assert choose_resume(str(warm), ck, "fp") == str(ck / "checkpoint-300")    # part 2
     assert choose_resume(str(warm), ck, "fp", writer=False) == str(ck / "checkpoint-300")
     assert choose_resume(str(warm), ck, "other settings") == str(warm)          # not this run's: named one,
@@ -150,9 +192,9 @@ def test_a_named_checkpoint_starts_the_run_once_then_parts_go_on_from_their_own(
     assert choose_resume(str(warm), ck, "other settings") == str(warm)
     # the warm checkpoint copied into the run's own (unstamped) checkpoints folder, as on the GPU machine
     ck2 = tmp_path / "run2" / "checkpoints"
-    (ck2 / "checkpoint-253").mkdir(parents=True)
+    _checkpoint(ck2 / "checkpoint-253")
     assert choose_resume(str(ck2 / "checkpoint-253"), ck2, "fp") == str(ck2 / "checkpoint-253")
-    (ck2 / "checkpoint-300").mkdir()
+    _checkpoint(ck2 / "checkpoint-300")
     assert choose_resume(str(ck2 / "checkpoint-253"), ck2, "fp") == str(ck2 / "checkpoint-300")
 
 
@@ -171,15 +213,15 @@ def test_changed_settings_start_afresh_instead_of_resuming(tmp_path):
     assert run_fingerprint(cfg, data, {"passed": 2.0}) != fp
     ck = tmp_path / "checkpoints"
     assert choose_resume("auto", ck, fp) is None and (ck / "FINGERPRINT").read_text().strip() == fp
-    (ck / "checkpoint-2").mkdir()
-    (ck / "checkpoint-10").mkdir()
+    _checkpoint(ck / "checkpoint-2")
+    _checkpoint(ck / "checkpoint-10")
     assert choose_resume("auto", ck, fp) == str(ck / "checkpoint-10")        # same run: go on
     data.write_bytes(b"other rows")
     fp2 = run_fingerprint(cfg, data, {"passed": 1.0})
     assert fp2 != fp and choose_resume("auto", ck, fp2) is None              # other data: afresh
     assert (tmp_path / "checkpoints.replaced" / "checkpoint-10").is_dir()   # kept aside, not lost
     assert not list(ck.glob("checkpoint-*"))
-    (ck / "checkpoint-1").mkdir()
+    _checkpoint(ck / "checkpoint-1")
     assert choose_resume("never", ck, fp2) is None and not list(ck.glob("checkpoint-*"))
     assert choose_resume(str(tmp_path / "x"), ck, fp2) == str(tmp_path / "x")
 

@@ -175,11 +175,18 @@ def run_fingerprint(cfg: dict[str, Any], data_path: Path, reward_values: dict[st
 
 
 def choose_resume(resume: Any, ckpt_dir: Path, fingerprint: str, writer: bool = True) -> str | None:
-    """The checkpoint to resume from. ``auto``: the last one, if it was written under the same
+    """The checkpoint to resume from. ``auto``: the last whole one, if it was written under the same
     fingerprint; checkpoints of other settings are moved aside (``checkpoints.replaced``), not deleted.
     Under DDP only the main process (``writer``) moves and stamps; the others decide after it (a
     barrier), from what it left, and so reach the same decision."""
     ckpts = sorted(ckpt_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    # the Trainer writes trainer_state.json last: a checkpoint without it was cut off mid-save (a preemption,
+    # a requeue, a killed job) and cannot be resumed; the older whole one is, and the Trainer writes the cut
+    # one again when it reaches that step
+    cut = [p for p in ckpts if not (p / "trainer_state.json").is_file()]
+    if cut:
+        log.warning("skipping %s: cut off while being saved (no trainer_state.json)", ", ".join(p.name for p in cut))
+        ckpts = [p for p in ckpts if p not in cut]
     stamp = ckpt_dir / "FINGERPRINT"
     same = stamp.exists() and stamp.read_text().strip() == fingerprint    # written by this run's settings
 
@@ -214,6 +221,18 @@ def choose_resume(resume: Any, ckpt_dir: Path, fingerprint: str, writer: bool = 
         ckpts = []
     stamp_run()
     return str(ckpts[-1]) if ckpts else None
+
+
+def stable_adapter_config(adapter_dir: Path) -> None:
+    """peft keeps target_modules as a set and writes it in the set's order, which changes with the interpreter's
+    hash seed: the same adapter then got another adapter_config.json on every save, and DVC re-ran the evaluation
+    of an unchanged model (seen 2026-12-06). Its lists are written sorted, in peft's own layout."""
+    path = adapter_dir / "adapter_config.json"
+    cfg = json.loads(path.read_text())
+    for key in ("target_modules", "modules_to_save", "exclude_modules"):
+        if isinstance(cfg.get(key), list):
+            cfg[key] = sorted(cfg[key])
+    path.write_text(json.dumps(cfg, indent=2, sort_keys=True))
 
 
 def write_history(results_dir: Path, history: list[dict[str, Any]]) -> list[str]:
@@ -365,6 +384,7 @@ def train(params: dict[str, Any], repo: Path, *, overrides: dict[str, Any] | Non
     adapter_dir = out_dir / "adapter"
     model = trainer.accelerator.unwrap_model(trainer.model)
     model.save_pretrained(adapter_dir)
+    stable_adapter_config(adapter_dir)
     tok.save_pretrained(adapter_dir)
     if cfg.get("merge"):
         merged = model.merge_and_unload()

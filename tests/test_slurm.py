@@ -77,17 +77,21 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def clone(tmp_path_factory):
+def clone():
     """A clean clone of the committed tree beside a link to the shared data, with the project's .venv and the
     packaged model (made once here, as `make models` does)."""
-    top = tmp_path_factory.mktemp("slurm")
-    # the sandbox's workers run as an unprivileged user, which must reach the checkout's harness: pytest's temporary
-    # folders are 0700 (every worker start then failed with "Permission denied", and with the pool's lost-slot bug
-    # the validate stage hung at 19/20 jobs instead of failing)
-    for d in (top, *top.parents):
-        if d == Path(tempfile.gettempdir()):
-            break
-        os.chmod(d, 0o755)
+    # the sandbox's workers run as an unprivileged user, which must reach the checkout's harness: not under pytest's
+    # temporary folders, which are 0700 (every worker start then failed with "Permission denied"), and which any
+    # other pytest session started meanwhile sets back to 0700 (seen 2026-12-06: opening them was not enough)
+    top = Path(tempfile.mkdtemp(prefix="rarelang-slurm-"))
+    os.chmod(top, 0o755)
+    try:
+        yield _clone_into(top)
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def _clone_into(top: Path) -> Path:
     (top / "shared").symlink_to(SHARED)
     sh("git", "clone", "-q", str(ROOT), str(top / "repo"))
     repo = top / "repo"

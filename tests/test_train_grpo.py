@@ -142,7 +142,7 @@ def _checkpoint(path):
 
 
 def test_the_adapter_config_does_not_depend_on_the_hash_seed(tmp_path):
-    """peft writes target_modules in a set's order; saved under two hash seeds, one adapter must give one file."""
+    """peft writes target_modules in a set's order; saved under four hash seeds, one adapter must give one file."""
     import subprocess
     code = ("import sys; from pathlib import Path; from peft import LoraConfig; "
             "from rarelang.train.run import stable_adapter_config; out = Path(sys.argv[1]); "

@@ -90,9 +90,11 @@ def test_a_corrupt_piece_is_refused(checkout, tmp_path):
 
 def test_state_packs_the_newest_checkpoint_and_restore_unpacks_it(checkout, tmp_path):
     ck = checkout / "models/r-0.5b/checkpoints"
-    for step in (20, 40):
+    for step in (20, 40, 60):
         (ck / f"checkpoint-{step}").mkdir(parents=True)
         (ck / f"checkpoint-{step}" / "optimizer.pt").write_bytes(str(step).encode() * 100)
+        if step < 60:       # 60 was cut off mid-save (trainer_state.json comes last): it could not be resumed
+            (ck / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
     (ck / "FINGERPRINT").write_text("abc\n")
     r = run(checkout, tmp_path, "state", "r-0.5b", out="s")
     assert r.returncode == 0, r.stderr

@@ -184,9 +184,10 @@ def pack(experiment: str, first: int) -> int:
 
 def state(experiment: str, first: int) -> int:
     lay = Experiment.load(experiment, ROOT).layout(ROOT)
-    ck = sorted((ROOT / lay.models / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    from rarelang.train.run import whole_checkpoints    # here: the other commands need no training stack (pandas…)
+    ck = whole_checkpoints(ROOT / lay.models / "checkpoints")     # one cut off mid-save could not be resumed
     if not ck:
-        sys.exit(f"run: {lay.models} has no checkpoint yet")
+        sys.exit(f"run: {lay.models} has no whole checkpoint yet")
     files = [(ck[-1], f"{lay.models}/checkpoints/{ck[-1].name}")]
     stamp = ROOT / lay.models / "checkpoints" / "FINGERPRINT"
     if stamp.exists():

@@ -174,19 +174,23 @@ def run_fingerprint(cfg: dict[str, Any], data_path: Path, reward_values: dict[st
     return h.hexdigest()
 
 
+def whole_checkpoints(ckpt_dir: Path) -> list[Path]:
+    """A run's checkpoints that can be resumed, oldest first. The Trainer writes trainer_state.json last: a
+    checkpoint without it was cut off mid-save (a preemption, a requeue, a killed job or machine) and is left
+    out; the Trainer writes it again when it reaches that step."""
+    ckpts = sorted(ckpt_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    cut = [p for p in ckpts if not (p / "trainer_state.json").is_file()]
+    if cut:
+        log.warning("skipping %s: cut off while being saved (no trainer_state.json)", ", ".join(p.name for p in cut))
+    return [p for p in ckpts if p not in cut]
+
+
 def choose_resume(resume: Any, ckpt_dir: Path, fingerprint: str, writer: bool = True) -> str | None:
     """The checkpoint to resume from. ``auto``: the last whole one, if it was written under the same
     fingerprint; checkpoints of other settings are moved aside (``checkpoints.replaced``), not deleted.
     Under DDP only the main process (``writer``) moves and stamps; the others decide after it (a
     barrier), from what it left, and so reach the same decision."""
-    ckpts = sorted(ckpt_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    # the Trainer writes trainer_state.json last: a checkpoint without it was cut off mid-save (a preemption,
-    # a requeue, a killed job) and cannot be resumed; the older whole one is, and the Trainer writes the cut
-    # one again when it reaches that step
-    cut = [p for p in ckpts if not (p / "trainer_state.json").is_file()]
-    if cut:
-        log.warning("skipping %s: cut off while being saved (no trainer_state.json)", ", ".join(p.name for p in cut))
-        ckpts = [p for p in ckpts if p not in cut]
+    ckpts = whole_checkpoints(ckpt_dir)
     stamp = ckpt_dir / "FINGERPRINT"
     same = stamp.exists() and stamp.read_text().strip() == fingerprint    # written by this run's settings
 

@@ -24,8 +24,10 @@ def test_dvc_pipeline_flows_one_way():
     assert "data/interim/validated.parquet" in outs("validate") and "data/interim/validated.parquet" in stages["split"]["deps"]
     assert "data/processed/train.parquet" in outs("split") and "data/processed/train.parquet" in stages["train"]["deps"]
     assert "models/${train.run_name}" in outs("train") and "models/${train.run_name}" in stages["evaluate"]["deps"]
-    for name, st in stages.items():          # every stage declares the params it reads
-        assert st.get("params") or name == "figures", name
+    # the answers' digest reads what evaluate wrote
+    assert "results/eval/completions.parquet" in outs("evaluate") and "results/eval/completions.parquet" in stages["answers"]["deps"]
+    for name, st in stages.items():          # every stage declares the params it reads (these two read none)
+        assert st.get("params") or name in ("figures", "answers"), name
 
 
 def test_dvc_dag_command():

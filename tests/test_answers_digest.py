@@ -36,6 +36,13 @@ def test_timings_and_row_order_do_not_count():
     assert "duration_s" not in answers_digest(a)["columns"]
 
 
+def test_missing_values_and_rows_sharing_a_key():
+    a = answers(message=(3, None))
+    a.loc[5, "task_id"] = a.loc[4, "task_id"]                 # two rows under one key, in either order
+    assert answers_digest(a) == answers_digest(a.iloc[::-1])
+    assert answers_digest(a) != answers_digest(answers())
+
+
 @pytest.mark.parametrize("col,value", [("program", "f <- function() 99"), ("status", "timeout"),
                                        ("message", "Error"), ("tests_passed", 0)])
 def test_a_changed_answer_changes_it_and_says_where(col, value):

@@ -21,6 +21,8 @@ KEY = ("model", "suite", "protocol", "setting", "task_id", "sample")
 
 def _plain(v):
     """A cell as JSON sees it, the same whatever pandas/numpy type it came as (NaN as null)."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
     if hasattr(v, "item"):
         v = v.item()
     if isinstance(v, float) and math.isnan(v):
@@ -42,7 +44,8 @@ def answers_digest(answers: pd.DataFrame) -> dict:
     if missing:
         raise ValueError(f"not an answers table (results/eval/completions.parquet): no column {', '.join(missing)}")
     cols = sorted(c for c in answers.columns if c not in TIMINGS)
-    table = answers[cols].sort_values(list(KEY), kind="mergesort").reset_index(drop=True)
+    # by the key, then by everything else: rows that share a key (none should) come out in one order too
+    table = answers[cols].sort_values([*KEY, *(c for c in cols if c not in KEY)], kind="mergesort")
     rows = [{c: _plain(v) for c, v in zip(cols, t)} for t in table.itertuples(index=False, name=None)]
     groups: dict[str, list[dict]] = {}
     for r in rows:

@@ -7,6 +7,9 @@ the committed answers, and for which model and suite it did not.
 
     python scripts/answers_digest.py results/eval/completions.parquet -o results/eval/answers.json
     python scripts/answers_digest.py mine.parquet --check results/eval/answers.json     # exit 1 when they differ
+
+Exit status: 0 written, or the same answers; 1 different answers (said per model and suite); 2 nothing to compare
+(no answers table, not one, or an unreadable digest).
 """
 
 from __future__ import annotations
@@ -32,8 +35,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"answers_digest: no {args.answers} (run the evaluate stage first: dvc repro evaluate)", file=sys.stderr)
         return 2
     try:
+        # the digest to compare with is read first: it may be the file -o is about to write
+        before = json.loads(args.check.read_text()) if args.check else None
+        if before is not None and not {"sha256", "groups", "columns"} <= set(before):
+            raise ValueError("no sha256/groups/columns: not a digest this script wrote")
+    except (OSError, ValueError) as e:
+        print(f"answers_digest: --check {args.check}: {e}", file=sys.stderr)
+        return 2
+    try:
         digest = answers_digest(pd.read_parquet(args.answers))
-    except ValueError as e:
+    except (ValueError, TypeError, OSError) as e:
         print(f"answers_digest: {args.answers}: {e}", file=sys.stderr)
         return 2
     text = json.dumps(digest, indent=2) + "\n"
@@ -42,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         args.output.write_text(text)
     elif not args.check:
         print(text, end="")
-    if args.check:
-        diff = differences(digest, json.loads(args.check.read_text()))
+    if before is not None:
+        diff = differences(digest, before)
         for line in diff:
             print(f"answers_digest: {line}", file=sys.stderr)
         if not diff:

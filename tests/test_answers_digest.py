@@ -36,11 +36,18 @@ def test_timings_and_row_order_do_not_count():
     assert "duration_s" not in answers_digest(a)["columns"]
 
 
-def test_missing_values_and_rows_sharing_a_key():
-    a = answers(message=(3, None))
-    a.loc[5, "task_id"] = a.loc[4, "task_id"]                 # two rows under one key, in either order
+def test_a_missing_value_is_null_whichever_way_pandas_holds_it():
+    a, b = answers(), answers(message=(3, float("nan")))            # b: pandas' string column holds NaN
+    a["message"] = a["message"].astype(object)
+    a.loc[3, "message"] = None                                       # a: an object column holds None
+    assert a.loc[3, "message"] is None and b.loc[3, "message"] != b.loc[3, "message"]
+    assert answers_digest(a) == answers_digest(b) != answers_digest(answers())
+
+
+def test_rows_sharing_a_key_in_either_order():
+    a = answers()
+    a.loc[5, "task_id"] = a.loc[4, "task_id"]
     assert answers_digest(a) == answers_digest(a.iloc[::-1])
-    assert answers_digest(a) != answers_digest(answers())
 
 
 @pytest.mark.parametrize("col,value", [("program", "f <- function() 99"), ("status", "timeout"),
@@ -86,6 +93,21 @@ def test_the_script_writes_and_checks(tmp_path):
 def test_the_script_explains_a_missing_file(tmp_path):
     r = run(tmp_path / "nothing.parquet")
     assert r.returncode == 2 and "run the evaluate stage first" in r.stderr
+    answers().to_parquet(tmp_path / "a.parquet")
+    for name, text in [("absent.json", None), ("broken.json", "{"), ("other.json", '{"rows": 1}')]:
+        if text is not None:
+            (tmp_path / name).write_text(text)
+        r = run(tmp_path / "a.parquet", "--check", tmp_path / name)
+        assert r.returncode == 2 and f"--check {tmp_path / name}" in r.stderr, (name, r.stderr)
+
+
+def test_checking_against_the_file_it_writes_compares_with_what_was_there(tmp_path):
+    answers().to_parquet(tmp_path / "a.parquet")
+    answers(program=(0, "other")).to_parquet(tmp_path / "b.parquet")
+    assert run(tmp_path / "a.parquet", "-o", tmp_path / "d.json").returncode == 0
+    r = run(tmp_path / "b.parquet", "-o", tmp_path / "d.json", "--check", tmp_path / "d.json")
+    assert r.returncode == 1 and "base/heldout: different answers" in r.stderr
+    assert json.loads((tmp_path / "d.json").read_text())["rows"] == 12      # and it wrote the new one
 
 
 def test_the_committed_digest_is_the_committed_answers_digest():
